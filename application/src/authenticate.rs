@@ -1,0 +1,89 @@
+//! Authenticate a bearer token, and what an authenticated principal may do.
+
+use gatehouse_domain::{ClaimsError, Permission, Role, SessionId, SessionState, User, UserId, Username};
+
+use crate::{
+    Adapters, Gatehouse,
+    ports::{Clock, SessionStore, StoreError, TokenCodec, TokenError, UserStore},
+};
+
+/// The authenticated caller of a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub user_id: UserId,
+    pub username: Username,
+    pub role: Role,
+    pub session_id: SessionId,
+}
+
+/// Why a bearer token was refused, or a principal may not proceed.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// Bad signature, wrong algorithm, `typ`, issuer or audience, malformed.
+    #[error("invalid token")]
+    Invalid,
+    #[error("token expired")]
+    Expired,
+    /// The token's session was revoked or has ended, or its user is gone.
+    #[error("token revoked")]
+    Revoked,
+    /// Authenticated, but the role lacks the permission.
+    #[error("insufficient role")]
+    Forbidden,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<ClaimsError> for AuthError {
+    fn from(e: ClaimsError) -> Self {
+        match e {
+            ClaimsError::Expired => Self::Expired,
+            ClaimsError::WrongIssuer
+            | ClaimsError::WrongAudience
+            | ClaimsError::NotYetValid
+            | ClaimsError::IssuedInTheFuture => Self::Invalid,
+        }
+    }
+}
+
+impl<A: Adapters> Gatehouse<A> {
+    /// Turns an access token into a principal: signature and header, claim
+    /// rules, then the session, which must still be live.
+    ///
+    /// # Errors
+    /// [`AuthError::Invalid`], [`AuthError::Expired`] or [`AuthError::Revoked`].
+    pub async fn authenticate(&self, token: &str) -> Result<Principal, AuthError> {
+        let claims = self.tokens.verify(token).map_err(|e| match e {
+            TokenError::Invalid => AuthError::Invalid,
+            TokenError::Internal(e) => AuthError::Store(StoreError::Internal(e)),
+        })?;
+        let now = self.clock.now();
+        self.policy.check(&claims, now)?;
+        let session = self.sessions.find(claims.sid).await?.ok_or(AuthError::Revoked)?;
+        if session.user_id != claims.sub || session.state(now) != SessionState::Live {
+            return Err(AuthError::Revoked);
+        }
+        Ok(Principal { user_id: claims.sub, username: claims.username, role: claims.role, session_id: claims.sid })
+    }
+
+    /// The principal's account, as stored now.
+    ///
+    /// # Errors
+    /// [`AuthError::Revoked`] when the account no longer exists or is disabled.
+    pub async fn current_user(&self, principal: &Principal) -> Result<User, AuthError> {
+        match self.users.find_by_id(principal.user_id).await? {
+            Some(user) if user.is_active() => Ok(user),
+            _ => Err(AuthError::Revoked),
+        }
+    }
+}
+
+impl Principal {
+    /// Whether the principal's role grants `permission`.
+    ///
+    /// # Errors
+    /// [`AuthError::Forbidden`] when it does not.
+    pub fn require(&self, permission: Permission) -> Result<(), AuthError> {
+        if self.role.allows(permission) { Ok(()) } else { Err(AuthError::Forbidden) }
+    }
+}

@@ -1,0 +1,58 @@
+//! Register and create users.
+
+use crate::{
+    Adapters, Gatehouse,
+    ports::{Clock, HashError, IdSource, InsertUserError, PasswordHasher, StoreError, UserStore},
+};
+use gatehouse_domain::{NewPassword, Role, User, UserId, Username};
+
+/// Why a user could not be created.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateUserError {
+    #[error("username already taken")]
+    UsernameTaken,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Hash(#[from] HashError),
+}
+
+impl<A: Adapters> Gatehouse<A> {
+    /// Self-service registration: always creates a `user`, never an admin.
+    ///
+    /// # Errors
+    /// [`CreateUserError::UsernameTaken`] when the name is taken (also when
+    /// another registration of it wins a race).
+    #[tracing::instrument(skip_all, fields(username = %username))]
+    pub async fn register(&self, username: Username, password: NewPassword) -> Result<User, CreateUserError> {
+        self.create_user(username, password, Role::User).await
+    }
+
+    /// Creates a user with any role (the command line's `user create`).
+    ///
+    /// # Errors
+    /// As [`Self::register`].
+    #[tracing::instrument(skip_all, fields(username = %username, role = %role))]
+    pub async fn create_user(
+        &self,
+        username: Username,
+        password: NewPassword,
+        role: Role,
+    ) -> Result<User, CreateUserError> {
+        let password_hash = self.hasher.hash(password.into_secret()).await?;
+        let user = User {
+            id: UserId::from_uuid(self.ids.new_id()),
+            username,
+            password_hash,
+            role,
+            disabled: false,
+            created_at: self.clock.now(),
+        };
+        self.users.insert(&user).await.map_err(|e| match e {
+            InsertUserError::UsernameTaken => CreateUserError::UsernameTaken,
+            InsertUserError::Store(e) => CreateUserError::Store(e),
+        })?;
+        tracing::info!(user_id = %user.id, "user created");
+        Ok(user)
+    }
+}

@@ -1,0 +1,46 @@
+//! Gatehouse use cases.
+//!
+//! [`Gatehouse`] holds one adapter for each port (see [`ports`]) and the
+//! token policy; each use case is a method on it, in a module of its own,
+//! with its own error enum. Which adapters are used is decided once, by the
+//! [`Adapters`] type parameter: the production binary wires sea-orm,
+//! argon2id and jsonwebtoken; test suites wire in-memory stores, a fixed
+//! clock and a cheap hasher.
+
+pub mod authenticate;
+pub mod create_user;
+pub mod login;
+pub mod ports;
+
+pub use authenticate::{AuthError, Principal};
+pub use create_user::CreateUserError;
+pub use login::{LoginError, LoginRequest, TokenPair};
+
+use gatehouse_domain::TokenPolicy;
+use ports::{Clock, IdSource, LoginThrottle, PasswordHasher, RefreshTokens, SessionStore, TokenCodec, UserStore};
+
+/// The set of adapter types an application is built from.
+pub trait Adapters: Send + Sync + 'static {
+    type Users: UserStore;
+    type Sessions: SessionStore;
+    type Hasher: PasswordHasher;
+    type Tokens: TokenCodec;
+    type Refresh: RefreshTokens;
+    type Clock: Clock;
+    type Ids: IdSource;
+    type Throttle: LoginThrottle;
+}
+
+/// The application: adapters plus policy. Cheap to share behind an `Arc`.
+#[derive(Debug)]
+pub struct Gatehouse<A: Adapters> {
+    pub users: A::Users,
+    pub sessions: A::Sessions,
+    pub hasher: A::Hasher,
+    pub tokens: A::Tokens,
+    pub refresh: A::Refresh,
+    pub clock: A::Clock,
+    pub ids: A::Ids,
+    pub throttle: A::Throttle,
+    pub policy: TokenPolicy,
+}

@@ -1,0 +1,140 @@
+//! Log in: check the password, open a session, issue a token pair.
+
+use gatehouse_domain::{Session, SessionId, Username};
+use secrecy::SecretString;
+use time::Duration;
+
+use crate::{
+    Adapters, Gatehouse,
+    ports::{
+        Clock, HashError, IdSource, LoginThrottle, PasswordHasher, RefreshTokens, SessionStore, StoreError, TokenCodec,
+        TokenError, UserStore,
+    },
+};
+
+/// What a client presents to log in.
+#[derive(Debug)]
+pub struct LoginRequest {
+    /// The username as typed; it is parsed here so that a malformed name
+    /// fails exactly like an unknown one.
+    pub username: String,
+    pub password: SecretString,
+    /// The client's address, for throttling, if known.
+    pub client: Option<String>,
+}
+
+/// An access token and the refresh token of its session.
+#[derive(Debug)]
+pub struct TokenPair {
+    pub access_token: String,
+    pub expires_in: Duration,
+    pub refresh_token: SecretString,
+    pub refresh_expires_in: Duration,
+    pub session_id: SessionId,
+}
+
+/// Why a login was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    /// Unknown user or wrong password: deliberately indistinguishable.
+    #[error("invalid username or password")]
+    InvalidCredentials,
+    /// The password was right but an administrator disabled the account.
+    #[error("account disabled")]
+    AccountDisabled,
+    /// Too many recent failures for this username or client address.
+    #[error("too many failed logins")]
+    Throttled { retry_after: Duration },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Hash(HashError),
+    #[error(transparent)]
+    Token(#[from] TokenError),
+}
+
+impl<A: Adapters> Gatehouse<A> {
+    /// Checks the credentials and opens a new session.
+    ///
+    /// # Errors
+    /// [`LoginError::InvalidCredentials`] for an unknown user and a wrong
+    /// password alike (both run one password verification);
+    /// [`LoginError::Throttled`] once the username or the client address has
+    /// too many recent failures, even with the right password.
+    #[tracing::instrument(skip_all)]
+    pub async fn login(&self, request: LoginRequest) -> Result<TokenPair, LoginError> {
+        let now = self.clock.now();
+        let username = Username::parse(&request.username).ok();
+        let keys = throttle_keys(username.as_ref(), request.client.as_deref());
+        for key in &keys {
+            self.throttle.check(key, now).map_err(|retry_after| LoginError::Throttled { retry_after })?;
+        }
+
+        let user = match &username {
+            Some(name) => self.users.find_by_username(name).await?,
+            None => None,
+        };
+        let verified = match self.hasher.verify(request.password, user.as_ref().map(|u| u.password_hash.clone())).await
+        {
+            Ok(verified) => verified,
+            Err(HashError::Refused) => {
+                tracing::warn!("stored password hash refused: parameters outside the configured bounds");
+                false
+            }
+            Err(e) => return Err(LoginError::Hash(e)),
+        };
+        let user = match user {
+            Some(user) if verified => user,
+            _ => {
+                for key in &keys {
+                    self.throttle.record_failure(key, now);
+                }
+                tracing::info!(outcome = "invalid_credentials", "login refused");
+                return Err(LoginError::InvalidCredentials);
+            }
+        };
+        for key in &keys {
+            self.throttle.reset(key);
+        }
+        if !user.is_active() {
+            tracing::info!(user_id = %user.id, outcome = "account_disabled", "login refused");
+            return Err(LoginError::AccountDisabled);
+        }
+
+        let refresh = self.refresh.issue();
+        let session = Session {
+            id: SessionId::from_uuid(self.ids.new_id()),
+            user_id: user.id,
+            refresh_token_digest: refresh.digest,
+            created_at: now,
+            last_used_at: now,
+            expires_at: self.policy.session_expiry(now),
+            revoked_at: None,
+        };
+        self.sessions.insert(&session).await?;
+        let claims = self.policy.access_claims(&user, session.id, self.ids.new_id(), now);
+        let access_token = self.tokens.sign(&claims)?;
+        tracing::info!(user_id = %user.id, session_id = %session.id, outcome = "success", "login");
+        Ok(TokenPair {
+            access_token,
+            expires_in: self.policy.access_ttl,
+            refresh_token: refresh.token,
+            refresh_expires_in: self.policy.refresh_ttl,
+            session_id: session.id,
+        })
+    }
+}
+
+/// Failures are counted per username and per client address, so that
+/// neither spraying one account from many addresses nor many accounts from
+/// one address goes unchecked.
+fn throttle_keys(username: Option<&Username>, client: Option<&str>) -> Vec<String> {
+    let mut keys = Vec::with_capacity(2);
+    if let Some(name) = username {
+        keys.push(format!("user:{name}"));
+    }
+    if let Some(client) = client {
+        keys.push(format!("addr:{client}"));
+    }
+    keys
+}

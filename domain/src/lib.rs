@@ -1,0 +1,20 @@
+//! Gatehouse domain: the rules of accounts, roles, sessions and access tokens
+//! as plain types and functions.
+//!
+//! Nothing here performs I/O, reads the clock or touches cryptography: time is
+//! always an argument, and hashing or signing live behind the application's
+//! ports. That keeps every rule testable with plain unit tests.
+
+pub mod password;
+pub mod role;
+pub mod session;
+pub mod token;
+pub mod user;
+pub mod username;
+
+pub use password::{NewPassword, PasswordError, PasswordHash, PasswordRule};
+pub use role::{Permission, Role, RoleError};
+pub use session::{Session, SessionId, SessionState};
+pub use token::{AccessClaims, ClaimsError, TokenPolicy};
+pub use user::{User, UserId};
+pub use username::{Username, UsernameError};

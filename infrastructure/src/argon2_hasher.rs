@@ -1,0 +1,210 @@
+//! argon2id password hashing on a bounded pool of blocking threads.
+//!
+//! Each hash holds `memory_kib` of memory (19 MiB by default) and a core for
+//! tens of milliseconds. Hashing on an async worker would stall every other
+//! request on it, and an unbounded number of concurrent hashes would let a
+//! login flood exhaust memory. So each hash first takes a permit from a
+//! semaphore sized to the number of cores, then runs in `spawn_blocking`;
+//! the rest wait in the semaphore's FIFO queue, costing a few bytes each.
+
+use std::sync::Arc;
+
+use argon2::{ARGON2ID_IDENT, Algorithm, Argon2, Params, PasswordHash, PasswordHasher as _, PasswordVerifier, Version};
+use gatehouse_application::ports::{HashError, PasswordHasher};
+use gatehouse_domain::PasswordHash as StoredHash;
+use secrecy::{ExposeSecret, SecretString};
+use tokio::sync::Semaphore;
+use tracing::Instrument;
+
+/// Cost parameters for new hashes and the bounds for stored ones.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Argon2Settings {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+    /// Stored hashes that ask for more memory, iterations or lanes than
+    /// these are refused without being run: a tampered row must not be able
+    /// to make a login allocate gigabytes.
+    pub max_memory_kib: u32,
+    pub max_iterations: u32,
+    pub max_parallelism: u32,
+    /// How many hashes may run at once (default: one per core).
+    pub concurrency: usize,
+}
+
+impl Default for Argon2Settings {
+    /// OWASP's argon2id recommendation: 19 MiB, 2 iterations, 1 lane.
+    fn default() -> Self {
+        Self {
+            memory_kib: 19_456,
+            iterations: 2,
+            parallelism: 1,
+            max_memory_kib: 262_144,
+            max_iterations: 16,
+            max_parallelism: 8,
+            concurrency: std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
+        }
+    }
+}
+
+impl Argon2Settings {
+    /// The cheapest parameters argon2 accepts. For test suites only: a hash
+    /// takes microseconds instead of tens of milliseconds.
+    pub fn insecure_fast_for_tests() -> Self {
+        Self { memory_kib: Params::MIN_M_COST.max(8), iterations: 1, parallelism: 1, ..Self::default() }
+    }
+}
+
+/// The argon2id adapter of [`PasswordHasher`]. Cheap to clone.
+#[derive(Clone)]
+pub struct Argon2Hasher {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    params: Params,
+    settings: Argon2Settings,
+    permits: Semaphore,
+    /// A hash of a random password, verified when the user does not exist
+    /// so that an unknown user costs as much as a wrong password.
+    dummy: String,
+}
+
+impl std::fmt::Debug for Argon2Hasher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Argon2Hasher").field("settings", &self.inner.settings).finish_non_exhaustive()
+    }
+}
+
+impl Argon2Hasher {
+    /// Checks the parameters and computes the dummy hash (one hash, run on
+    /// the calling thread: call this at start-up).
+    ///
+    /// # Errors
+    /// [`HashError::Internal`] naming the parameter argon2 refuses.
+    pub fn new(settings: Argon2Settings) -> Result<Self, HashError> {
+        let params = Params::new(settings.memory_kib, settings.iterations, settings.parallelism, None)
+            .map_err(|e| HashError::Internal(format!("invalid argon2 parameters: {e}")))?;
+        if settings.memory_kib > settings.max_memory_kib
+            || settings.iterations > settings.max_iterations
+            || settings.parallelism > settings.max_parallelism
+        {
+            return Err(HashError::Internal("argon2 parameters exceed the configured maximums".into()));
+        }
+        let dummy = hash_blocking(&params, "gatehouse dummy password for unknown users")?;
+        let permits = Semaphore::new(settings.concurrency.max(1));
+        Ok(Self { inner: Arc::new(Inner { params, settings, permits, dummy }) })
+    }
+
+    async fn run<T: Send + 'static>(&self, job: impl FnOnce(&Inner) -> T + Send + 'static) -> Result<T, HashError> {
+        let _permit = self.inner.permits.acquire().await.map_err(|e| HashError::Internal(e.to_string()))?;
+        let inner = Arc::clone(&self.inner);
+        let span = tracing::Span::current();
+        tokio::task::spawn_blocking(move || span.in_scope(|| job(&inner)))
+            .await
+            .map_err(|e| HashError::Internal(format!("hashing task failed: {e}")))
+    }
+}
+
+fn argon2(params: &Params) -> Argon2<'static> {
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
+}
+
+fn hash_blocking(params: &Params, password: &str) -> Result<String, HashError> {
+    argon2(params)
+        .hash_password(password.as_bytes())
+        .map(|h| h.to_string())
+        .map_err(|e| HashError::Internal(e.to_string()))
+}
+
+impl Inner {
+    fn verify_blocking(&self, password: &str, stored: &str) -> Result<bool, HashError> {
+        let parsed = PasswordHash::new(stored).map_err(|_| HashError::Refused)?;
+        if parsed.algorithm != ARGON2ID_IDENT || parsed.version != Some(Version::V0x13.into()) {
+            return Err(HashError::Refused);
+        }
+        let params = Params::try_from(&parsed).map_err(|_| HashError::Refused)?;
+        let s = &self.settings;
+        if params.m_cost() > s.max_memory_kib
+            || params.t_cost() > s.max_iterations
+            || params.p_cost() > s.max_parallelism
+        {
+            return Err(HashError::Refused);
+        }
+        match argon2(&params).verify_password(password.as_bytes(), &parsed) {
+            Ok(()) => Ok(true),
+            Err(argon2::password_hash::Error::PasswordInvalid) => Ok(false),
+            Err(e) => Err(HashError::Internal(e.to_string())),
+        }
+    }
+}
+
+impl PasswordHasher for Argon2Hasher {
+    async fn hash(&self, password: SecretString) -> Result<StoredHash, HashError> {
+        let phc = self
+            .run(move |inner| hash_blocking(&inner.params, password.expose_secret()))
+            .instrument(tracing::debug_span!("argon2_hash"))
+            .await??;
+        Ok(StoredHash::new(phc))
+    }
+
+    async fn verify(&self, password: SecretString, hash: Option<StoredHash>) -> Result<bool, HashError> {
+        self.run(move |inner| match hash {
+            Some(hash) => inner.verify_blocking(password.expose_secret(), hash.as_str()),
+            None => inner.verify_blocking(password.expose_secret(), &inner.dummy).map(|_| false),
+        })
+        .instrument(tracing::debug_span!("argon2_verify"))
+        .await?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hasher() -> Argon2Hasher {
+        Argon2Hasher::new(Argon2Settings::insecure_fast_for_tests()).unwrap()
+    }
+
+    fn secret(s: &str) -> SecretString {
+        SecretString::from(s.to_owned())
+    }
+
+    #[tokio::test]
+    async fn a_hash_verifies_its_password_and_nothing_else() {
+        let hasher = hasher();
+        let hash = hasher.hash(secret("correct horse")).await.unwrap();
+        assert!(hash.as_str().starts_with("$argon2id$v=19$"));
+        assert!(hasher.verify(secret("correct horse"), Some(hash.clone())).await.unwrap());
+        assert!(!hasher.verify(secret("wrong horse"), Some(hash)).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn an_unknown_user_never_verifies() {
+        let hasher = hasher();
+        assert!(!hasher.verify(secret("gatehouse dummy password for unknown users"), None).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn stored_hashes_beyond_the_configured_cost_are_refused_unrun() {
+        let hasher = hasher();
+        let greedy = "$argon2id$v=19$m=4194304,t=1,p=1$c2FsdHNhbHRzYWx0$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+        let result = hasher.verify(secret("x"), Some(StoredHash::new(greedy.into()))).await;
+        assert_eq!(result, Err(HashError::Refused));
+    }
+
+    #[tokio::test]
+    async fn other_algorithms_and_garbage_are_refused() {
+        let hasher = hasher();
+        for stored in ["$argon2i$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$AAAAAAAAAAAAAAAAAAAAAA", "not a hash", ""] {
+            let result = hasher.verify(secret("x"), Some(StoredHash::new(stored.into()))).await;
+            assert_eq!(result, Err(HashError::Refused), "{stored}");
+        }
+    }
+
+    #[test]
+    fn parameters_argon2_rejects_stop_construction() {
+        let settings = Argon2Settings { parallelism: 0, ..Argon2Settings::default() };
+        assert!(Argon2Hasher::new(settings).is_err());
+    }
+}

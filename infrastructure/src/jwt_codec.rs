@@ -1,0 +1,211 @@
+//! Access tokens as JWTs (jsonwebtoken, aws-lc-rs backend).
+//!
+//! jsonwebtoken checks the signature and the algorithm. Everything else the
+//! contract requires is checked here or in the domain, because the library
+//! does not do it for us: it ignores `typ` and `crit`, never checks `iat`,
+//! skips `nbf` by default and only requires `iss`/`aud` when told to. So the
+//! header is inspected before verification (exact `typ`, known `kid`, no
+//! `crit`, no key-carrying header), every claim is a required field of the
+//! claims type, and the time, issuer and audience rules run in
+//! [`gatehouse_domain::TokenPolicy::check`] with the application's clock.
+
+use std::collections::HashMap;
+
+use aws_lc_rs::{
+    digest::{SHA256, digest},
+    signature::{Ed25519KeyPair, KeyPair},
+};
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use gatehouse_application::ports::{PublishedKey, TokenCodec, TokenError};
+use gatehouse_domain::{AccessClaims, SessionId, UserId, Username};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// The media type every Gatehouse access token declares (RFC 9068).
+pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
+
+/// Headers that would let a token choose its own verification key, or
+/// demand extensions we do not implement.
+const FORBIDDEN_HEADERS: [&str; 5] = ["crit", "jwk", "jku", "x5u", "x5c"];
+
+/// Shortest HS256 secret accepted, in bytes.
+pub const MIN_HMAC_SECRET_BYTES: usize = 32;
+
+/// The key material the codec signs with.
+#[derive(Debug)]
+pub enum SigningKey {
+    /// An Ed25519 private key as PKCS#8 DER (see [`crate::key_file`]).
+    Ed25519 { pkcs8_der: Vec<u8> },
+    /// A shared HS256 secret of at least 32 bytes.
+    Hs256 { secret: SecretString },
+}
+
+/// Why a signing key was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyError {
+    #[error("the HS256 secret must be at least {MIN_HMAC_SECRET_BYTES} bytes")]
+    SecretTooShort,
+    #[error("not a valid Ed25519 PKCS#8 key")]
+    InvalidEd25519,
+}
+
+struct VerifyingKey {
+    key: DecodingKey,
+    published: Option<PublishedKey>,
+}
+
+/// The jsonwebtoken adapter of [`TokenCodec`].
+pub struct JwtCodec {
+    algorithm: Algorithm,
+    kid: String,
+    encoding: EncodingKey,
+    verifying: HashMap<String, VerifyingKey>,
+    validation: Validation,
+}
+
+impl std::fmt::Debug for JwtCodec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JwtCodec").field("algorithm", &self.algorithm).field("kid", &self.kid).finish_non_exhaustive()
+    }
+}
+
+impl JwtCodec {
+    /// A codec that signs and verifies with `key`.
+    ///
+    /// # Errors
+    /// [`KeyError`] when the key is unusable.
+    pub fn new(key: &SigningKey) -> Result<Self, KeyError> {
+        let (algorithm, kid, encoding, decoding, published) = match key {
+            SigningKey::Ed25519 { pkcs8_der } => {
+                let pair = Ed25519KeyPair::from_pkcs8(pkcs8_der).map_err(|_| KeyError::InvalidEd25519)?;
+                let x = URL_SAFE_NO_PAD.encode(pair.public_key().as_ref());
+                // RFC 7638 thumbprint: members in lexicographic order, no spaces.
+                let thumbprint = format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{x}"}}"#);
+                let kid = URL_SAFE_NO_PAD.encode(digest(&SHA256, thumbprint.as_bytes()));
+                let decoding = DecodingKey::from_ed_components(&x).map_err(|_| KeyError::InvalidEd25519)?;
+                let published =
+                    PublishedKey { kid: kid.clone(), alg: "EdDSA".into(), kty: "OKP".into(), crv: "Ed25519".into(), x };
+                (Algorithm::EdDSA, kid, EncodingKey::from_ed_der(pkcs8_der), decoding, Some(published))
+            }
+            SigningKey::Hs256 { secret } => {
+                let bytes = secret.expose_secret().as_bytes();
+                if bytes.len() < MIN_HMAC_SECRET_BYTES {
+                    return Err(KeyError::SecretTooShort);
+                }
+                // A short, non-reversible name for the secret, so that a
+                // changed secret shows up as an unknown kid.
+                let kid = format!("hs256-{}", &URL_SAFE_NO_PAD.encode(digest(&SHA256, bytes))[..11]);
+                (Algorithm::HS256, kid, EncodingKey::from_secret(bytes), DecodingKey::from_secret(bytes), None)
+            }
+        };
+        let mut validation = Validation::new(algorithm);
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        validation.validate_aud = false;
+        validation.leeway = 0;
+        validation.required_spec_claims.clear();
+        let verifying = HashMap::from([(kid.clone(), VerifyingKey { key: decoding, published })]);
+        Ok(Self { algorithm, kid, encoding, verifying, validation })
+    }
+
+    /// The key id of the signing key.
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    fn check_header(&self, token: &str) -> Result<&VerifyingKey, TokenError> {
+        let encoded = token.split('.').next().ok_or(TokenError::Invalid)?;
+        let raw = URL_SAFE_NO_PAD.decode(encoded).map_err(|_| TokenError::Invalid)?;
+        let header: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_slice(&raw).map_err(|_| TokenError::Invalid)?;
+        if FORBIDDEN_HEADERS.iter().any(|name| header.contains_key(*name)) {
+            return Err(TokenError::Invalid);
+        }
+        let typ = header.get("typ").and_then(serde_json::Value::as_str).ok_or(TokenError::Invalid)?;
+        let typ = typ.strip_prefix("application/").unwrap_or(typ);
+        if !typ.eq_ignore_ascii_case(ACCESS_TOKEN_TYP) {
+            return Err(TokenError::Invalid);
+        }
+        let kid = header.get("kid").and_then(serde_json::Value::as_str).ok_or(TokenError::Invalid)?;
+        self.verifying.get(kid).ok_or(TokenError::Invalid)
+    }
+}
+
+/// The wire form of [`AccessClaims`]. Every field is required: a token
+/// missing any of them fails to decode.
+#[derive(Serialize, Deserialize)]
+struct WireClaims {
+    iss: String,
+    aud: String,
+    sub: Uuid,
+    exp: i64,
+    iat: i64,
+    nbf: i64,
+    jti: Uuid,
+    sid: Uuid,
+    role: String,
+    username: String,
+}
+
+impl From<&AccessClaims> for WireClaims {
+    fn from(c: &AccessClaims) -> Self {
+        Self {
+            iss: c.iss.clone(),
+            aud: c.aud.clone(),
+            sub: c.sub.as_uuid(),
+            exp: c.exp,
+            iat: c.iat,
+            nbf: c.nbf,
+            jti: c.jti,
+            sid: c.sid.as_uuid(),
+            role: c.role.as_str().into(),
+            username: c.username.as_str().into(),
+        }
+    }
+}
+
+impl TryFrom<WireClaims> for AccessClaims {
+    type Error = TokenError;
+
+    fn try_from(w: WireClaims) -> Result<Self, TokenError> {
+        let username = Username::parse(&w.username).map_err(|_| TokenError::Invalid)?;
+        if username.as_str() != w.username {
+            return Err(TokenError::Invalid);
+        }
+        Ok(Self {
+            iss: w.iss,
+            aud: w.aud,
+            sub: UserId::from_uuid(w.sub),
+            exp: w.exp,
+            iat: w.iat,
+            nbf: w.nbf,
+            jti: w.jti,
+            sid: SessionId::from_uuid(w.sid),
+            role: w.role.parse().map_err(|_| TokenError::Invalid)?,
+            username,
+        })
+    }
+}
+
+impl TokenCodec for JwtCodec {
+    fn sign(&self, claims: &AccessClaims) -> Result<String, TokenError> {
+        let mut header = Header::new(self.algorithm);
+        header.typ = Some(ACCESS_TOKEN_TYP.into());
+        header.kid = Some(self.kid.clone());
+        jsonwebtoken::encode(&header, &WireClaims::from(claims), &self.encoding)
+            .map_err(|e| TokenError::Internal(e.to_string()))
+    }
+
+    fn verify(&self, token: &str) -> Result<AccessClaims, TokenError> {
+        let key = self.check_header(token)?;
+        let data =
+            jsonwebtoken::decode::<WireClaims>(token, &key.key, &self.validation).map_err(|_| TokenError::Invalid)?;
+        data.claims.try_into()
+    }
+
+    fn published_keys(&self) -> Vec<PublishedKey> {
+        self.verifying.values().filter_map(|k| k.published.clone()).collect()
+    }
+}

@@ -1,0 +1,27 @@
+//! Gatehouse adapters: one implementation of each application port per
+//! technology.
+//!
+//! - [`sea_orm`]: user and session stores on SQLite, PostgreSQL or MySQL,
+//!   the backend chosen by the database URL.
+//! - [`memory`]: in-memory stores and throttle. They obey the same contract
+//!   as the database stores (the suites in `tests/` prove it) and are meant
+//!   for downstream test suites as much as for ours.
+//! - [`argon2_hasher`]: argon2id on a bounded blocking pool.
+//! - [`jwt_codec`] and [`key_file`]: signed access tokens (EdDSA or HS256)
+//!   and the Ed25519 key file.
+//! - [`refresh_tokens`], [`system`]: random refresh tokens, clocks, ids.
+
+pub mod argon2_hasher;
+pub mod jwt_codec;
+pub mod key_file;
+pub mod memory;
+pub mod refresh_tokens;
+pub mod sea_orm;
+pub mod system;
+
+pub use argon2_hasher::{Argon2Hasher, Argon2Settings};
+pub use jwt_codec::{JwtCodec, SigningKey};
+pub use memory::{MemoryLoginThrottle, MemorySessionStore, MemoryUserStore};
+pub use refresh_tokens::RandomRefreshTokens;
+pub use sea_orm::{Database, SeaOrmSessionStore, SeaOrmUserStore};
+pub use system::{FixedClock, SystemClock, UuidV7Ids};

@@ -1,0 +1,1 @@
+//! Gatehouse integration suites live in `tests/suites`.
