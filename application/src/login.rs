@@ -66,8 +66,11 @@ impl<A: Adapters> Gatehouse<A> {
         let now = self.clock.now();
         let username = Username::parse(&request.username).ok();
         let keys = throttle_keys(username.as_ref(), request.client.as_deref());
-        for key in &keys {
-            self.throttle.check(key, now).map_err(|retry_after| LoginError::Throttled { retry_after })?;
+        // When both the username and the address are throttled, the client
+        // may only retry once both have cleared: report the longer wait.
+        let retry_after = keys.iter().filter_map(|key| self.throttle.check(key, now).err()).max();
+        if let Some(retry_after) = retry_after {
+            return Err(LoginError::Throttled { retry_after });
         }
 
         let user = match &username {
@@ -93,8 +96,11 @@ impl<A: Adapters> Gatehouse<A> {
                 return Err(LoginError::InvalidCredentials);
             }
         };
-        for key in &keys {
-            self.throttle.reset(key);
+        // Only the username's count is forgiven: resetting the address's
+        // count would let an attacker clear it by logging into an account
+        // of their own between guesses.
+        if let Some(user_key) = keys.iter().find(|k| k.starts_with("user:")) {
+            self.throttle.reset(user_key);
         }
         if !user.is_active() {
             tracing::info!(user_id = %user.id, outcome = "account_disabled", "login refused");

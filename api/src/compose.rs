@@ -1,0 +1,119 @@
+//! The composition root: the one place that turns settings into concrete
+//! adapters (sea-orm, argon2id, jsonwebtoken, the system clock).
+
+use gatehouse_application::{Adapters, Gatehouse};
+use gatehouse_domain::TokenPolicy;
+use gatehouse_infrastructure::{
+    Argon2Hasher, Argon2Settings, Database, JwtCodec, MemoryLoginThrottle, RandomRefreshTokens, SeaOrmSessionStore,
+    SeaOrmUserStore, SigningKey, SystemClock, UuidV7Ids, key_file, sea_orm::DatabaseSettings,
+};
+use secrecy::ExposeSecret;
+use time::Duration;
+
+use crate::settings::{PasswordSettings, Settings, SettingsError};
+
+/// The adapters the `gatehouse` binary runs with.
+#[derive(Debug)]
+pub struct Production;
+
+impl Adapters for Production {
+    type Users = SeaOrmUserStore;
+    type Sessions = SeaOrmSessionStore;
+    type Hasher = Argon2Hasher;
+    type Tokens = JwtCodec;
+    type Refresh = RandomRefreshTokens;
+    type Clock = SystemClock;
+    type Ids = UuidV7Ids;
+    type Throttle = MemoryLoginThrottle;
+}
+
+/// The token policy the settings describe.
+pub fn token_policy(settings: &Settings) -> TokenPolicy {
+    let jwt = &settings.jwt;
+    TokenPolicy {
+        issuer: jwt.issuer.clone(),
+        audience: jwt.audience.clone(),
+        access_ttl: Duration::seconds(jwt.access_ttl_seconds),
+        refresh_ttl: Duration::seconds(jwt.refresh_ttl_seconds),
+        leeway: Duration::seconds(jwt.leeway_seconds),
+        refresh_reuse_grace: Duration::seconds(jwt.refresh_reuse_grace_seconds),
+    }
+}
+
+/// The argon2id settings the password section describes.
+pub fn argon2_settings(password: &PasswordSettings) -> Argon2Settings {
+    let defaults = Argon2Settings::default();
+    Argon2Settings {
+        memory_kib: password.memory_kib,
+        iterations: password.iterations,
+        parallelism: password.parallelism,
+        max_memory_kib: password.max_memory_kib,
+        max_iterations: password.max_iterations,
+        max_parallelism: password.max_parallelism,
+        concurrency: if password.concurrency == 0 { defaults.concurrency } else { password.concurrency },
+    }
+}
+
+/// Connects to the configured database.
+///
+/// # Errors
+/// [`SettingsError`] for `database.url` when it cannot be reached or used.
+pub async fn connect(settings: &Settings) -> Result<Database, SettingsError> {
+    let db = DatabaseSettings {
+        url: settings.database.url.clone(),
+        max_connections: settings.database.max_connections,
+        acquire_timeout: std::time::Duration::from_secs(settings.database.acquire_timeout_seconds.max(1)),
+    };
+    Database::connect(&db).await.map_err(|e| SettingsError::new("database.url", format!("cannot connect: {e}")))
+}
+
+/// The signing key the settings describe; outside production a missing
+/// Ed25519 key file is generated.
+///
+/// # Errors
+/// [`SettingsError`] for `jwt.key_file` or `jwt.secret`.
+pub fn signing_key(settings: &Settings) -> Result<JwtCodec, SettingsError> {
+    let key = match settings.jwt.algorithm.as_str() {
+        "HS256" => {
+            let secret =
+                settings.jwt.secret.clone().ok_or_else(|| SettingsError::new("jwt.secret", "required for HS256"))?;
+            SigningKey::Hs256 { secret }
+        }
+        _ => {
+            let der = key_file::load_or_create(&settings.jwt.key_file, !settings.is_production())
+                .map_err(|e| SettingsError::new("jwt.key_file", e.to_string()))?;
+            SigningKey::Ed25519 { pkcs8_der: der }
+        }
+    };
+    JwtCodec::new(&key).map_err(|e| {
+        let key = if settings.jwt.secret.as_ref().is_some_and(|s| !s.expose_secret().is_empty()) {
+            "jwt.secret"
+        } else {
+            "jwt.key_file"
+        };
+        SettingsError::new(key, e.to_string())
+    })
+}
+
+/// Builds the production application on a connected database.
+///
+/// # Errors
+/// [`SettingsError`] naming the key whose value cannot work.
+pub fn build(settings: &Settings, db: &Database) -> Result<Gatehouse<Production>, SettingsError> {
+    let hasher = Argon2Hasher::new(argon2_settings(&settings.password))
+        .map_err(|e| SettingsError::new("password.memory_kib", e.to_string()))?;
+    Ok(Gatehouse {
+        users: db.users(),
+        sessions: db.sessions(),
+        hasher,
+        tokens: signing_key(settings)?,
+        refresh: RandomRefreshTokens::default(),
+        clock: SystemClock,
+        ids: UuidV7Ids,
+        throttle: MemoryLoginThrottle::new(
+            settings.rate_limit.login_failures,
+            Duration::seconds(settings.rate_limit.window_seconds),
+        ),
+        policy: token_policy(settings),
+    })
+}

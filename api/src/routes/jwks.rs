@@ -1,0 +1,46 @@
+//! `/.well-known/jwks.json`: the public keys that verify our access tokens.
+
+use actix_web::{HttpResponse, http::header, web};
+use gatehouse_application::{Adapters, ports::TokenCodec};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::App;
+
+pub fn configure<A: Adapters>(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/.well-known/jwks.json").route(web::get().to(jwks::<A>)));
+}
+
+/// A JSON Web Key Set (RFC 7517).
+#[derive(Serialize, ToSchema)]
+pub struct Jwks {
+    pub keys: Vec<Jwk>,
+}
+
+/// A public Ed25519 key (RFC 8037).
+#[derive(Serialize, ToSchema)]
+pub struct Jwk {
+    #[schema(example = "OKP")]
+    pub kty: String,
+    #[schema(example = "Ed25519")]
+    pub crv: String,
+    pub x: String,
+    pub kid: String,
+    #[schema(example = "EdDSA")]
+    pub alg: String,
+    #[serde(rename = "use")]
+    #[schema(example = "sig")]
+    pub use_: &'static str,
+}
+
+/// Public keys of the signing key and of keys still accepted; empty in HS256 mode.
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "operations", responses((status = 200, body = Jwks)))]
+pub async fn jwks<A: Adapters>(app: App<A>) -> HttpResponse {
+    let keys = app
+        .tokens
+        .published_keys()
+        .into_iter()
+        .map(|k| Jwk { kty: k.kty, crv: k.crv, x: k.x, kid: k.kid, alg: k.alg, use_: "sig" })
+        .collect();
+    HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "public, max-age=300")).json(Jwks { keys })
+}

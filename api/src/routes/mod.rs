@@ -1,0 +1,23 @@
+//! Handlers, grouped by resource; each module has one `configure()`.
+
+pub mod auth;
+pub mod health;
+pub mod jwks;
+
+use actix_web::{HttpRequest, web};
+use gatehouse_application::{Adapters, Gatehouse, Principal};
+
+use crate::{error::ApiError, extract::bearer_token};
+
+/// The application as handlers receive it.
+pub type App<A> = web::Data<Gatehouse<A>>;
+
+/// Authenticates the request's bearer token.
+///
+/// # Errors
+/// The 401 family: `missing_token`, `invalid_token`, `token_expired`,
+/// `token_revoked`.
+pub async fn principal<A: Adapters>(app: &Gatehouse<A>, req: &HttpRequest) -> Result<Principal, ApiError> {
+    let token = bearer_token(req)?;
+    Ok(app.authenticate(token).await?)
+}

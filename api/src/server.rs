@@ -1,0 +1,142 @@
+//! The HTTP server: routes, middleware and the OpenAPI document, generic
+//! over the adapter set so that tests can serve any of them.
+
+use std::{net::SocketAddr, sync::Arc};
+
+use actix_web::{
+    App, HttpServer,
+    body::MessageBody,
+    dev::{Server, ServerHandle, ServiceRequest, ServiceResponse},
+    http::header::{HeaderName, HeaderValue},
+    middleware::{ErrorHandlers, Next, from_fn},
+    web,
+};
+use gatehouse_application::{Adapters, Gatehouse};
+use utoipa::{
+    Modify, OpenApi,
+    openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+};
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::{error, extract, routes};
+
+/// HTTP settings the server needs.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    pub host: String,
+    /// `0` picks a free port; [`RunningServer::addr`] tells which.
+    pub port: u16,
+    pub body_limit_bytes: usize,
+    /// Worker threads; `None` means one per core.
+    pub workers: Option<usize>,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self { host: "127.0.0.1".into(), port: 8080, body_limit_bytes: 16_384, workers: None }
+    }
+}
+
+/// A bound, running server: await `server` to run it, stop it with `handle`.
+#[allow(missing_debug_implementations)]
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    pub handle: ServerHandle,
+    pub server: Server,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Gatehouse", description = "Authentication and authorization service: accounts, sessions and signed access tokens. Every error is `application/problem+json` (RFC 9457) with a stable `code`."),
+    paths(
+        routes::auth::register, routes::auth::login, routes::auth::protected, routes::auth::admin, routes::auth::me,
+        routes::jwks::jwks, routes::health::live, routes::health::ready,
+    ),
+    components(schemas(error::Problem, error::FieldError)),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "accounts", description = "Register and log in"),
+        (name = "signed-in user", description = "Routes that need an access token"),
+        (name = "operations", description = "Health probes and public keys"),
+    )
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+        );
+    }
+}
+
+/// Registers every route of the API on `cfg`.
+pub fn configure<A: Adapters>(cfg: &mut web::ServiceConfig) {
+    routes::auth::configure::<A>(cfg);
+    routes::jwks::configure::<A>(cfg);
+    routes::health::configure::<A>(cfg);
+    cfg.service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", ApiDoc::openapi()));
+}
+
+/// Binds and starts the server on the current Tokio runtime.
+///
+/// # Errors
+/// The bind error (address in use, permission denied...).
+pub fn start<A: Adapters>(app: Arc<Gatehouse<A>>, http: &HttpSettings) -> std::io::Result<RunningServer> {
+    let app = web::Data::from(app);
+    let limit = http.body_limit_bytes;
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .app_data(app.clone())
+            .app_data(extract::payload_config(limit))
+            .configure(configure::<A>)
+            .default_service(web::to(not_found))
+            .wrap(ErrorHandlers::new().default_handler(error::problem_for_framework_errors))
+            .wrap(from_fn(request_span))
+    })
+    .disable_signals()
+    .shutdown_timeout(10);
+    if let Some(workers) = http.workers {
+        server = server.workers(workers);
+    }
+    let server = server.bind((http.host.as_str(), http.port))?;
+    let addr = server.addrs().first().copied().ok_or_else(|| std::io::Error::other("bound to no address"))?;
+    let server = server.run();
+    Ok(RunningServer { addr, handle: server.handle(), server })
+}
+
+async fn not_found() -> Result<actix_web::HttpResponse, error::ApiError> {
+    Err(error::ApiError::NotFound)
+}
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Gives every request an id (echoed in `x-request-id`) and a span that
+/// carries it, and logs one line per request: method, route, status,
+/// latency. Never headers, query strings or bodies.
+async fn request_span(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let id = uuid::Uuid::now_v7().to_string();
+    let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.path());
+    let started = std::time::Instant::now();
+    let mut res = tracing::Instrument::instrument(next.call(req), span.clone()).await?;
+    let status = res.status();
+    span.in_scope(|| {
+        let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+        if status.is_server_error() {
+            tracing::warn!(status = status.as_u16(), latency_ms, "request failed");
+        } else {
+            tracing::info!(status = status.as_u16(), latency_ms, "request");
+        }
+    });
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        res.headers_mut().insert(REQUEST_ID, value);
+    }
+    Ok(res)
+}

@@ -1,0 +1,261 @@
+//! Typed settings, read in layers and checked once at start-up.
+//!
+//! Layers, later ones win: the built-in copy of `config/default.toml`, then
+//! `<dir>/default.toml` and `<dir>/<env>.toml` when present (`dir` is
+//! `GATEHOUSE_CONFIG_DIR` or `config`; `env` is `GATEHOUSE_ENV` or
+//! `development`), then `GATEHOUSE__SECTION__KEY` environment variables.
+
+use std::path::{Path, PathBuf};
+
+use config::{Config, Environment, File, FileFormat};
+use secrecy::SecretString;
+use serde::Deserialize;
+
+/// The built-in defaults, so the binary runs from any directory.
+const DEFAULTS: &str = include_str!("../../config/default.toml");
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    /// `development`, `test` or `production` (from `GATEHOUSE_ENV`).
+    #[serde(skip)]
+    pub environment: String,
+    pub server: ServerSettings,
+    pub database: DatabaseSection,
+    pub jwt: JwtSettings,
+    pub password: PasswordSettings,
+    pub rate_limit: RateLimitSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ServerSettings {
+    pub host: String,
+    pub port: u16,
+    pub body_limit_bytes: usize,
+    pub workers: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DatabaseSection {
+    pub url: String,
+    pub max_connections: u32,
+    pub acquire_timeout_seconds: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct JwtSettings {
+    pub algorithm: String,
+    pub secret: Option<SecretString>,
+    pub key_file: PathBuf,
+    pub issuer: String,
+    pub audience: String,
+    pub access_ttl_seconds: i64,
+    pub refresh_ttl_seconds: i64,
+    pub leeway_seconds: i64,
+    pub refresh_reuse_grace_seconds: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct PasswordSettings {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+    pub max_memory_kib: u32,
+    pub max_iterations: u32,
+    pub max_parallelism: u32,
+    pub concurrency: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RateLimitSettings {
+    pub login_failures: usize,
+    pub window_seconds: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct LogSettings {
+    pub level: String,
+    pub format: String,
+}
+
+/// A setting that cannot work, with the key that names it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{key}: {message}")]
+pub struct SettingsError {
+    pub key: String,
+    pub message: String,
+}
+
+impl SettingsError {
+    pub fn new(key: &str, message: impl Into<String>) -> Self {
+        Self { key: key.into(), message: message.into() }
+    }
+}
+
+impl Settings {
+    /// Reads every layer from the process environment and checks the result.
+    ///
+    /// # Errors
+    /// [`SettingsError`] naming the first key that cannot work.
+    pub fn load() -> Result<Self, SettingsError> {
+        let environment = std::env::var("GATEHOUSE_ENV").unwrap_or_else(|_| "development".into());
+        let dir = std::env::var_os("GATEHOUSE_CONFIG_DIR").map_or_else(|| PathBuf::from("config"), PathBuf::from);
+        Self::load_from(
+            &dir,
+            &environment,
+            Environment::with_prefix("GATEHOUSE").prefix_separator("__").separator("__"),
+        )
+    }
+
+    /// As [`Self::load`], with the folder, environment name and environment
+    /// source given (tests use this to avoid touching the process env).
+    ///
+    /// # Errors
+    /// [`SettingsError`].
+    pub fn load_from(dir: &Path, environment: &str, env: Environment) -> Result<Self, SettingsError> {
+        if !matches!(environment, "development" | "test" | "production") {
+            return Err(SettingsError::new("GATEHOUSE_ENV", "must be development, test or production"));
+        }
+        let config = Config::builder()
+            .add_source(File::from_str(DEFAULTS, FileFormat::Toml))
+            .add_source(File::from(dir.join("default.toml")).required(false))
+            .add_source(File::from(dir.join(format!("{environment}.toml"))).required(false))
+            .add_source(env.try_parsing(true))
+            .build()
+            .map_err(config_error)?;
+        let mut settings: Self = config.try_deserialize().map_err(config_error)?;
+        settings.environment = environment.to_owned();
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    pub fn is_production(&self) -> bool {
+        self.environment == "production"
+    }
+
+    /// Checks what serde cannot: ranges and combinations.
+    ///
+    /// # Errors
+    /// [`SettingsError`] naming the key.
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        let url = &self.database.url;
+        if !["sqlite:", "postgres://", "postgresql://", "mysql://"].iter().any(|p| url.starts_with(p)) {
+            return Err(SettingsError::new("database.url", "must start with sqlite:, postgres:// or mysql://"));
+        }
+        if self.database.max_connections == 0 {
+            return Err(SettingsError::new("database.max_connections", "must be at least 1"));
+        }
+        match self.jwt.algorithm.as_str() {
+            "EdDSA" => {}
+            "HS256" => {
+                use secrecy::ExposeSecret;
+                let len = self.jwt.secret.as_ref().map_or(0, |s| s.expose_secret().len());
+                if len < 32 {
+                    return Err(SettingsError::new("jwt.secret", "HS256 needs a secret of at least 32 bytes"));
+                }
+            }
+            _ => return Err(SettingsError::new("jwt.algorithm", "must be EdDSA or HS256")),
+        }
+        for (key, value) in [
+            ("jwt.access_ttl_seconds", self.jwt.access_ttl_seconds),
+            ("jwt.refresh_ttl_seconds", self.jwt.refresh_ttl_seconds),
+        ] {
+            if value <= 0 {
+                return Err(SettingsError::new(key, "must be positive"));
+            }
+        }
+        for (key, value) in [
+            ("jwt.leeway_seconds", self.jwt.leeway_seconds),
+            ("jwt.refresh_reuse_grace_seconds", self.jwt.refresh_reuse_grace_seconds),
+        ] {
+            if !(0..=3600).contains(&value) {
+                return Err(SettingsError::new(key, "must be between 0 and 3600"));
+            }
+        }
+        if self.jwt.issuer.is_empty() {
+            return Err(SettingsError::new("jwt.issuer", "must not be empty"));
+        }
+        if self.jwt.audience.is_empty() {
+            return Err(SettingsError::new("jwt.audience", "must not be empty"));
+        }
+        if self.server.body_limit_bytes < 256 {
+            return Err(SettingsError::new("server.body_limit_bytes", "must be at least 256"));
+        }
+        if self.rate_limit.window_seconds < 0 {
+            return Err(SettingsError::new("rate_limit.window_seconds", "must not be negative"));
+        }
+        if !matches!(self.log.format.as_str(), "pretty" | "json") {
+            return Err(SettingsError::new("log.format", "must be pretty or json"));
+        }
+        Ok(())
+    }
+}
+
+/// The `config` crate names the key in its message; keep that, drop the rest.
+fn config_error(e: config::ConfigError) -> SettingsError {
+    let message = e.to_string();
+    let key = match &e {
+        config::ConfigError::Type { key: Some(key), .. } => key.clone(),
+        config::ConfigError::NotFound(key) => key.clone(),
+        config::ConfigError::At { key: Some(key), .. } => key.clone(),
+        _ => "configuration".into(),
+    };
+    SettingsError { key, message }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn load(vars: &[(&str, &str)]) -> Result<Settings, SettingsError> {
+        let vars: HashMap<String, String> = vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let env = Environment::with_prefix("GATEHOUSE").prefix_separator("__").separator("__").source(Some(vars));
+        Settings::load_from(Path::new("/nonexistent"), "development", env)
+    }
+
+    #[test]
+    fn the_built_in_defaults_are_the_documented_ones() {
+        let s = load(&[]).unwrap();
+        assert_eq!((s.server.host.as_str(), s.server.port), ("127.0.0.1", 8080));
+        assert_eq!(s.server.body_limit_bytes, 16_384);
+        assert_eq!(s.database.url, "sqlite://data/gatehouse.db?mode=rwc");
+        assert_eq!(s.jwt.algorithm, "EdDSA");
+        assert_eq!((s.jwt.access_ttl_seconds, s.jwt.refresh_ttl_seconds, s.jwt.leeway_seconds), (900, 2_592_000, 30));
+        assert_eq!(s.jwt.refresh_reuse_grace_seconds, 10);
+        assert_eq!((s.password.memory_kib, s.password.iterations, s.password.parallelism), (19_456, 2, 1));
+        assert_eq!((s.rate_limit.login_failures, s.rate_limit.window_seconds), (5, 900));
+    }
+
+    #[test]
+    fn environment_variables_override_files() {
+        let s =
+            load(&[("GATEHOUSE__SERVER__PORT", "9000"), ("GATEHOUSE__JWT__ISSUER", "https://auth.example")]).unwrap();
+        assert_eq!(s.server.port, 9000);
+        assert_eq!(s.jwt.issuer, "https://auth.example");
+    }
+
+    #[test]
+    fn a_short_hs256_secret_is_refused_naming_the_key() {
+        let err = load(&[("GATEHOUSE__JWT__ALGORITHM", "HS256"), ("GATEHOUSE__JWT__SECRET", "too-short")]).unwrap_err();
+        assert_eq!(err.key, "jwt.secret");
+        assert!(!err.to_string().contains("too-short"), "the secret must not be echoed");
+    }
+
+    #[test]
+    fn an_unknown_algorithm_is_refused_naming_the_key() {
+        assert_eq!(load(&[("GATEHOUSE__JWT__ALGORITHM", "RS256")]).unwrap_err().key, "jwt.algorithm");
+    }
+
+    #[test]
+    fn a_database_url_of_another_kind_is_refused_naming_the_key() {
+        assert_eq!(load(&[("GATEHOUSE__DATABASE__URL", "redis://localhost")]).unwrap_err().key, "database.url");
+    }
+
+    #[test]
+    fn a_port_that_is_not_a_number_is_refused_naming_the_key() {
+        let err = load(&[("GATEHOUSE__SERVER__PORT", "eighty")]).unwrap_err();
+        assert!(err.to_string().contains("server.port"), "{err}");
+    }
+}

@@ -1,0 +1,134 @@
+//! Builds a [`Gatehouse`] over in-memory adapters, with helpers that speak
+//! the use cases' language.
+
+use aws_lc_rs::{rand::SystemRandom, signature::Ed25519KeyPair};
+use gatehouse_application::{
+    Adapters, Gatehouse, LoginRequest, TokenPair,
+    ports::{PasswordHasher, UserStore},
+};
+use gatehouse_domain::{NewPassword, Role, TokenPolicy, User, UserId, Username};
+use gatehouse_infrastructure::{
+    Argon2Hasher, Argon2Settings, FixedClock, JwtCodec, MemoryLoginThrottle, MemorySessionStore, MemoryUserStore,
+    RandomRefreshTokens, SigningKey, UuidV7Ids,
+};
+use secrecy::SecretString;
+use time::{Duration, OffsetDateTime, macros::datetime};
+use uuid::Uuid;
+
+/// Where every test's clock starts.
+pub const T0: OffsetDateTime = datetime!(2026-03-01 12:00 UTC);
+/// Failed logins allowed per username or address within [`THROTTLE_WINDOW`].
+pub const THROTTLE_LIMIT: usize = 3;
+pub const THROTTLE_WINDOW: Duration = Duration::minutes(15);
+
+/// A password that passes the policy.
+pub const PASSWORD: &str = "correct horse battery staple";
+pub const WRONG_PASSWORD: &str = "incorrect horse battery staple";
+
+/// The adapter set under test: everything in memory, time under control.
+pub struct TestAdapters;
+
+impl Adapters for TestAdapters {
+    type Users = MemoryUserStore;
+    type Sessions = MemorySessionStore;
+    type Hasher = Argon2Hasher;
+    type Tokens = JwtCodec;
+    type Refresh = RandomRefreshTokens;
+    type Clock = FixedClock;
+    type Ids = UuidV7Ids;
+    type Throttle = MemoryLoginThrottle;
+}
+
+pub type App = Gatehouse<TestAdapters>;
+
+/// What varies between the apps a test builds.
+pub struct Setup {
+    /// Ed25519 private key, PKCS#8 DER.
+    pub key: Vec<u8>,
+    pub policy: TokenPolicy,
+}
+
+impl Default for Setup {
+    fn default() -> Self {
+        Self { key: ed25519_key(), policy: TokenPolicy::default() }
+    }
+}
+
+impl Setup {
+    /// A fresh app: empty stores, clock at [`T0`], throttle at
+    /// [`THROTTLE_LIMIT`] per [`THROTTLE_WINDOW`].
+    pub fn build(&self) -> App {
+        Gatehouse {
+            users: MemoryUserStore::new(),
+            sessions: MemorySessionStore::new(),
+            hasher: Argon2Hasher::new(Argon2Settings::insecure_fast_for_tests()).unwrap(),
+            tokens: codec(&self.key),
+            refresh: RandomRefreshTokens::default(),
+            clock: FixedClock::new(T0),
+            ids: UuidV7Ids,
+            throttle: MemoryLoginThrottle::new(THROTTLE_LIMIT, THROTTLE_WINDOW),
+            policy: self.policy.clone(),
+        }
+    }
+}
+
+/// A fresh app with the default policy and a new key.
+pub fn app() -> App {
+    Setup::default().build()
+}
+
+/// A new Ed25519 signing key.
+pub fn ed25519_key() -> Vec<u8> {
+    Ed25519KeyPair::generate_pkcs8v1(&SystemRandom::new()).unwrap().as_ref().to_vec()
+}
+
+/// A token codec over `key`.
+pub fn codec(key: &[u8]) -> JwtCodec {
+    JwtCodec::new(&SigningKey::Ed25519 { pkcs8_der: key.to_vec() }).unwrap()
+}
+
+pub fn secret(s: &str) -> SecretString {
+    SecretString::from(s.to_owned())
+}
+
+pub fn username(raw: &str) -> Username {
+    Username::parse(raw).unwrap()
+}
+
+pub fn new_password(raw: &str) -> NewPassword {
+    NewPassword::parse(secret(raw), None).unwrap()
+}
+
+/// Registers `name` with [`PASSWORD`].
+pub async fn register(app: &App, name: &str) -> User {
+    app.register(username(name), new_password(PASSWORD)).await.unwrap()
+}
+
+/// Puts a user straight into the store, bypassing the use cases (for
+/// accounts no use case can make yet, such as disabled ones).
+pub async fn insert_user(app: &App, name: &str, role: Role, disabled: bool) -> User {
+    let user = User {
+        id: UserId::from_uuid(Uuid::now_v7()),
+        username: username(name),
+        password_hash: app.hasher.hash(secret(PASSWORD)).await.unwrap(),
+        role,
+        disabled,
+        created_at: T0,
+    };
+    app.users.insert(&user).await.unwrap();
+    user
+}
+
+pub fn login_request(name: &str, password: &str, client: Option<&str>) -> LoginRequest {
+    LoginRequest { username: name.to_owned(), password: secret(password), client: client.map(str::to_owned) }
+}
+
+/// Logs `name` in with [`PASSWORD`] from no particular address.
+pub async fn login(app: &App, name: &str) -> TokenPair {
+    app.login(login_request(name, PASSWORD, None)).await.unwrap()
+}
+
+/// The user stored under `name`, if any.
+pub async fn stored_user(app: &App, name: &str) -> Option<User> {
+    app.users.find_by_username(&username(name)).await.unwrap()
+}

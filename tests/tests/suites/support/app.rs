@@ -1,0 +1,278 @@
+//! The HTTP harness: the real server on a free port, over one adapter set,
+//! driven with a real HTTP client.
+//!
+//! - `memory`: in-memory stores, everything else as in production.
+//! - `sqlite`, `postgres`: exactly what the `gatehouse` binary wires
+//!   ([`gatehouse_api::compose::build`]) on a fresh database.
+
+use std::{collections::HashMap, path::Path, sync::Arc};
+
+use actix_web::dev::ServerHandle;
+use gatehouse_api::{
+    compose::{self, Production},
+    server::{self, HttpSettings},
+    settings::Settings,
+};
+use gatehouse_application::{Adapters, Gatehouse, ports::SessionStore};
+use gatehouse_domain::{NewPassword, Role, SessionId, User, Username};
+use gatehouse_infrastructure::{
+    Argon2Hasher, JwtCodec, MemoryLoginThrottle, MemorySessionStore, MemoryUserStore, RandomRefreshTokens, SystemClock,
+    UuidV7Ids, key_file,
+};
+use reqwest::{Response, StatusCode};
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use tempfile::TempDir;
+use time::Duration;
+
+use super::db::{self, TestDb};
+
+/// The production adapters with the stores swapped for in-memory ones.
+#[derive(Debug)]
+pub struct InMemory;
+
+impl Adapters for InMemory {
+    type Users = MemoryUserStore;
+    type Sessions = MemorySessionStore;
+    type Hasher = Argon2Hasher;
+    type Tokens = JwtCodec;
+    type Refresh = RandomRefreshTokens;
+    type Clock = SystemClock;
+    type Ids = UuidV7Ids;
+    type Throttle = MemoryLoginThrottle;
+}
+
+enum Running {
+    Memory(Arc<Gatehouse<InMemory>>),
+    /// The database is kept here so it lives as long as the server.
+    Sql(Arc<Gatehouse<Production>>, #[allow(dead_code)] TestDb),
+}
+
+/// A running server and what a test needs to reach behind it.
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    /// The Ed25519 signing key (PKCS#8 DER), for forging tokens; empty in
+    /// HS256 mode.
+    pub signing_key: Vec<u8>,
+    pub kid: String,
+    running: Running,
+    handle: ServerHandle,
+    _dir: TempDir,
+}
+
+/// Which adapter set a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stack {
+    Memory,
+    Sqlite,
+    Postgres,
+}
+
+/// Test settings: the built-in defaults with a key file in `dir`, a free
+/// port, cheap hashing and `overrides` (`section.key` -> value).
+pub fn settings(dir: &Path, database_url: &str, overrides: &[(&str, &str)]) -> Settings {
+    let mut vars: HashMap<String, String> = HashMap::from([
+        ("GATEHOUSE__SERVER__PORT".into(), "0".into()),
+        ("GATEHOUSE__DATABASE__URL".into(), database_url.into()),
+        ("GATEHOUSE__JWT__KEY_FILE".into(), dir.join("jwt.pem").display().to_string()),
+        ("GATEHOUSE__PASSWORD__MEMORY_KIB".into(), "8".into()),
+        ("GATEHOUSE__PASSWORD__ITERATIONS".into(), "1".into()),
+    ]);
+    for (key, value) in overrides {
+        vars.insert(format!("GATEHOUSE__{}", key.replace('.', "__").to_uppercase()), (*value).into());
+    }
+    let env = config::Environment::with_prefix("GATEHOUSE").prefix_separator("__").separator("__").source(Some(vars));
+    Settings::load_from(Path::new("/nonexistent"), "test", env).expect("valid test settings")
+}
+
+impl TestApp {
+    /// Starts a server on `stack`; `None` for PostgreSQL when its URL is not
+    /// configured.
+    pub async fn spawn(stack: Stack) -> Option<Self> {
+        Self::spawn_with(stack, &[]).await
+    }
+
+    /// As [`Self::spawn`], with setting overrides such as
+    /// `("rate_limit.login_failures", "2")`.
+    pub async fn spawn_with(stack: Stack, overrides: &[(&str, &str)]) -> Option<Self> {
+        let dir = tempfile::tempdir().expect("temporary folder");
+        let test_db = match stack {
+            Stack::Memory => None,
+            Stack::Sqlite => Some(db::sqlite().await),
+            Stack::Postgres => Some(db::postgres().await?),
+        };
+        let url = test_db.as_ref().map_or("sqlite::memory:", |d| d.url.as_str());
+        let settings = settings(dir.path(), url, overrides);
+        let http = HttpSettings {
+            host: "127.0.0.1".into(),
+            port: 0,
+            body_limit_bytes: settings.server.body_limit_bytes,
+            workers: Some(2),
+        };
+        let (running, started) = match test_db {
+            None => {
+                let app = Arc::new(Gatehouse::<InMemory> {
+                    users: MemoryUserStore::new(),
+                    sessions: MemorySessionStore::new(),
+                    hasher: Argon2Hasher::new(compose::argon2_settings(&settings.password)).expect("hasher"),
+                    tokens: compose::signing_key(&settings).expect("signing key"),
+                    refresh: RandomRefreshTokens::default(),
+                    clock: SystemClock,
+                    ids: UuidV7Ids,
+                    throttle: MemoryLoginThrottle::new(
+                        settings.rate_limit.login_failures,
+                        Duration::seconds(settings.rate_limit.window_seconds),
+                    ),
+                    policy: compose::token_policy(&settings),
+                });
+                let started = server::start(Arc::clone(&app), &http).expect("server starts");
+                (Running::Memory(app), started)
+            }
+            Some(test_db) => {
+                let app = Arc::new(compose::build(&settings, &test_db.db).expect("production wiring"));
+                let started = server::start(Arc::clone(&app), &http).expect("server starts");
+                (Running::Sql(app, test_db), started)
+            }
+        };
+        let handle = started.handle.clone();
+        tokio::spawn(started.server);
+        let signing_key = if settings.jwt.algorithm == "EdDSA" {
+            key_file::load_or_create(&settings.jwt.key_file, false).expect("key file written at start")
+        } else {
+            Vec::new()
+        };
+        let kid = match &running {
+            Running::Memory(app) => app.tokens.kid().to_owned(),
+            Running::Sql(app, _) => app.tokens.kid().to_owned(),
+        };
+        Some(Self {
+            base: format!("http://{}", started.addr),
+            client: reqwest::Client::new(),
+            signing_key,
+            kid,
+            running,
+            handle,
+            _dir: dir,
+        })
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Creates a user the way `gatehouse user create` does (same use case).
+    pub async fn create_user(&self, username: &str, password: &str, role: Role) -> User {
+        let name = Username::parse(username).expect("valid username");
+        let password =
+            NewPassword::parse(SecretString::from(password.to_owned()), Some(username)).expect("valid password");
+        match &self.running {
+            Running::Memory(app) => app.create_user(name, password, role).await,
+            Running::Sql(app, _) => app.create_user(name, password, role).await,
+        }
+        .expect("user created")
+    }
+
+    /// Revokes a session behind the API's back (as another instance would).
+    pub async fn revoke_session(&self, id: SessionId) {
+        let now = time::OffsetDateTime::now_utc();
+        match &self.running {
+            Running::Memory(app) => app.sessions.revoke(id, now).await,
+            Running::Sql(app, _) => app.sessions.revoke(id, now).await,
+        }
+        .expect("session revoked");
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> Response {
+        self.client.post(self.url(path)).json(body).send().await.expect("request sent")
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Response {
+        let mut req = self.client.get(self.url(path));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        req.send().await.expect("request sent")
+    }
+
+    pub async fn register(&self, username: &str, password: &str) -> Response {
+        self.post_json("/auth/register", &json!({"username": username, "password": password})).await
+    }
+
+    pub async fn login(&self, username: &str, password: &str) -> Response {
+        self.post_json("/auth/login", &json!({"username": username, "password": password})).await
+    }
+
+    /// Registers `username` (password `"<username> has a long password"`)
+    /// and logs in; returns the login body.
+    pub async fn signed_in(&self, username: &str) -> Value {
+        let password = format!("{username} has a long password");
+        assert_eq!(self.register(username, &password).await.status(), StatusCode::CREATED);
+        let res = self.login(username, &password).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        res.json().await.expect("token body")
+    }
+
+    /// A fresh access token for a new user `username`.
+    pub async fn access_token(&self, username: &str) -> String {
+        self.signed_in(username).await["access_token"].as_str().expect("access_token").to_owned()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let handle = self.handle.clone();
+        // Stop accepting and close connections; the runtime may already be
+        // shutting down, in which case the server goes with it.
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move { handle.stop(false).await });
+        }
+    }
+}
+
+/// Asserts a problem+json error with `status` and `code`; returns the body.
+pub async fn assert_problem(res: Response, status: u16, code: &str) -> Value {
+    assert_eq!(res.status().as_u16(), status, "status of a `{code}` answer");
+    let content_type = res.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    assert_eq!(content_type, "application/problem+json", "content type of a `{code}` answer");
+    let body: Value = res.json().await.expect("problem body");
+    assert_eq!(body["code"], code, "{body}");
+    assert_eq!(body["status"], status, "{body}");
+    assert_eq!(body["type"], "about:blank", "{body}");
+    assert!(body["title"].is_string() && body["detail"].is_string(), "{body}");
+    body
+}
+
+/// Instantiates HTTP tests: for each `test` listed, the calling module must
+/// hold `async fn test(app: TestApp)`; this generates a module `test` with
+/// `on_memory`, `on_sqlite` and `on_postgres` (the last passes with a note
+/// when PostgreSQL is not configured).
+macro_rules! http_tests {
+    ($($test:ident),+ $(,)?) => {
+        $(
+            mod $test {
+                use $crate::support::app::{Stack, TestApp};
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn on_memory() {
+                    super::$test(TestApp::spawn(Stack::Memory).await.expect("memory app")).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn on_sqlite() {
+                    super::$test(TestApp::spawn(Stack::Sqlite).await.expect("sqlite app")).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn on_postgres() {
+                    let Some(app) = TestApp::spawn(Stack::Postgres).await else {
+                        eprintln!("skipped: {} is not set", $crate::support::db::POSTGRES_URL_VAR);
+                        return;
+                    };
+                    super::$test(app).await;
+                }
+            }
+        )+
+    };
+}
+pub(crate) use http_tests;
