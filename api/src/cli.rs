@@ -10,7 +10,7 @@ use crate::{compose, server, settings::Settings, telemetry};
 
 /// Gatehouse: accounts, sessions and signed access tokens.
 #[derive(Debug, Parser)]
-#[command(name = "gatehouse", version, about)]
+#[command(name = "gatehouse", version, about = "Gatehouse: accounts, sessions and signed access tokens.")]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -90,6 +90,8 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
 
 async fn serve(settings: &Settings) -> Result<(), CliError> {
     let db = compose::connect(settings).await?;
+    // Fail on an unusable key before changing the database.
+    compose::signing_key(settings)?;
     db.migrate_up().await.map_err(|e| CliError::Failed(format!("migrations failed: {e}")))?;
     let app = compose::build(settings, &db)?;
     let http = server::HttpSettings {
