@@ -30,6 +30,26 @@ pub enum Command {
         #[command(subcommand)]
         action: UserAction,
     },
+    /// Manage signing keys.
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysAction {
+    /// Write a new Ed25519 signing key (PEM, mode 0600) and print its kid.
+    Generate {
+        /// Where to write it; an existing file is never overwritten.
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
+    /// Write a new refresh token key (32 random bytes, base64, mode 0600).
+    GenerateRefreshSecret {
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -75,11 +95,15 @@ pub enum CliError {
 /// # Errors
 /// [`CliError`], printed by `main` as one line.
 pub async fn run(cli: Cli) -> Result<(), CliError> {
+    if let Some(Command::Keys { action }) = &cli.command {
+        return keys(action);
+    }
     let settings = Settings::load()?;
     telemetry::init(&settings.log);
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(&settings).await,
         Command::Migrate { action } => migrate(&settings, action).await,
+        Command::Keys { action } => keys(&action),
         Command::User { action: UserAction::Create { username, role, password_stdin: _ } } => {
             let user = create_user(&settings, &username, &role, read_password()?).await?;
             println!("created {} {} ({})", user.role, user.username, user.id);
@@ -100,7 +124,14 @@ async fn serve(settings: &Settings) -> Result<(), CliError> {
         body_limit_bytes: settings.server.body_limit_bytes,
         workers: (settings.server.workers > 0).then_some(settings.server.workers),
     };
-    let running = server::start(std::sync::Arc::new(app), &http).map_err(|e| {
+    let app = std::sync::Arc::new(app);
+    app.sync_revocations().await.map_err(|e| CliError::Failed(format!("cannot load session revocations: {e}")))?;
+    tokio::spawn(server::run_background(
+        std::sync::Arc::clone(&app),
+        std::time::Duration::from_millis(settings.sessions.revocation_poll_milliseconds),
+        std::time::Duration::from_secs(settings.sessions.purge_interval_seconds),
+    ));
+    let running = server::start(app, &http).map_err(|e| {
         CliError::Failed(format!("server.host/server.port: cannot listen on {}:{}: {e}", http.host, http.port))
     })?;
     tracing::info!(addr = %running.addr, "gatehouse listening on http://{}", running.addr);
@@ -133,6 +164,27 @@ async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
+}
+
+fn keys(action: &KeysAction) -> Result<(), CliError> {
+    use gatehouse_infrastructure::{JwtCodec, SigningKey, key_file};
+    let failed = |e: key_file::KeyFileError| CliError::Failed(e.to_string());
+    match action {
+        KeysAction::Generate { out } => {
+            let der = key_file::generate(out).map_err(failed)?;
+            let codec =
+                JwtCodec::new(&SigningKey::Ed25519 { pkcs8_der: der }).map_err(|e| CliError::Failed(e.to_string()))?;
+            println!("wrote {} (kid {})", out.display(), codec.kid());
+        }
+        KeysAction::GenerateRefreshSecret { out } => {
+            if out.exists() {
+                return Err(CliError::Failed(format!("{}: exists; refusing to overwrite", out.display())));
+            }
+            key_file::load_or_create_secret(out, true).map_err(failed)?;
+            println!("wrote {}", out.display());
+        }
+    }
+    Ok(())
 }
 
 async fn migrate(settings: &Settings, action: MigrateAction) -> Result<(), CliError> {

@@ -1,11 +1,12 @@
 //! The composition root: the one place that turns settings into concrete
 //! adapters (sea-orm, argon2id, jsonwebtoken, the system clock).
 
+use gatehouse_application::RevocationList;
 use gatehouse_application::{Adapters, Gatehouse};
 use gatehouse_domain::TokenPolicy;
 use gatehouse_infrastructure::{
-    Argon2Hasher, Argon2Settings, Database, JwtCodec, MemoryLoginThrottle, RandomRefreshTokens, SeaOrmSessionStore,
-    SeaOrmUserStore, SigningKey, SystemClock, UuidV7Ids, key_file, sea_orm::DatabaseSettings,
+    Argon2Hasher, Argon2Settings, Database, HmacRefreshTokens, JwtCodec, KeyState, MemoryLoginThrottle,
+    SeaOrmSessionStore, SeaOrmUserStore, SigningKey, SystemClock, UuidV7Ids, key_file, sea_orm::DatabaseSettings,
 };
 use secrecy::ExposeSecret;
 use time::Duration;
@@ -21,7 +22,7 @@ impl Adapters for Production {
     type Sessions = SeaOrmSessionStore;
     type Hasher = Argon2Hasher;
     type Tokens = JwtCodec;
-    type Refresh = RandomRefreshTokens;
+    type Refresh = HmacRefreshTokens;
     type Clock = SystemClock;
     type Ids = UuidV7Ids;
     type Throttle = MemoryLoginThrottle;
@@ -67,32 +68,55 @@ pub async fn connect(settings: &Settings) -> Result<Database, SettingsError> {
     Database::connect(&db).await.map_err(|e| SettingsError::new("database.url", format!("cannot connect: {e}")))
 }
 
-/// The signing key the settings describe; outside production a missing
-/// Ed25519 key file is generated.
+/// The signing keys the settings describe (`jwt.keys`, or `jwt.key_file`
+/// as the one current key, or the HS256 secret); outside production a
+/// missing Ed25519 key file is generated.
 ///
 /// # Errors
-/// [`SettingsError`] for `jwt.key_file` or `jwt.secret`.
+/// [`SettingsError`] for `jwt.keys`, `jwt.key_file` or `jwt.secret`.
 pub fn signing_key(settings: &Settings) -> Result<JwtCodec, SettingsError> {
-    let key = match settings.jwt.algorithm.as_str() {
-        "HS256" => {
-            let secret =
-                settings.jwt.secret.clone().ok_or_else(|| SettingsError::new("jwt.secret", "required for HS256"))?;
-            SigningKey::Hs256 { secret }
-        }
-        _ => {
-            let der = key_file::load_or_create(&settings.jwt.key_file, !settings.is_production())
-                .map_err(|e| SettingsError::new("jwt.key_file", e.to_string()))?;
-            SigningKey::Ed25519 { pkcs8_der: der }
-        }
-    };
-    JwtCodec::new(&key).map_err(|e| {
-        let key = if settings.jwt.secret.as_ref().is_some_and(|s| !s.expose_secret().is_empty()) {
-            "jwt.secret"
-        } else {
-            "jwt.key_file"
+    let create = !settings.is_production();
+    if settings.jwt.algorithm == "HS256" {
+        let secret =
+            settings.jwt.secret.clone().ok_or_else(|| SettingsError::new("jwt.secret", "required for HS256"))?;
+        return JwtCodec::new(&SigningKey::Hs256 { secret })
+            .map_err(|e| SettingsError::new("jwt.secret", e.to_string()));
+    }
+    if settings.jwt.keys.is_empty() {
+        let der = key_file::load_or_create(&settings.jwt.key_file, create)
+            .map_err(|e| SettingsError::new("jwt.key_file", e.to_string()))?;
+        return JwtCodec::new(&SigningKey::Ed25519 { pkcs8_der: der })
+            .map_err(|e| SettingsError::new("jwt.key_file", e.to_string()));
+    }
+    let mut keys = Vec::with_capacity(settings.jwt.keys.len());
+    for entry in &settings.jwt.keys {
+        let state = match entry.state.as_str() {
+            "current" => KeyState::Current,
+            "next" => KeyState::Next,
+            _ => KeyState::Retired,
         };
-        SettingsError::new(key, e.to_string())
-    })
+        // Only the current key may be generated: a missing next or retired
+        // key is a configuration mistake, not a key to invent.
+        let der = key_file::load_or_create(&entry.file, create && state == KeyState::Current)
+            .map_err(|e| SettingsError::new("jwt.keys", e.to_string()))?;
+        keys.push((SigningKey::Ed25519 { pkcs8_der: der }, state));
+    }
+    JwtCodec::with_keys(&keys).map_err(|e| SettingsError::new("jwt.keys", e.to_string()))
+}
+
+/// The refresh token key: `jwt.refresh_secret`, else the file
+/// `jwt.refresh_secret_file` (generated outside production).
+///
+/// # Errors
+/// [`SettingsError`] for `jwt.refresh_secret` or `jwt.refresh_secret_file`.
+pub fn refresh_tokens(settings: &Settings) -> Result<HmacRefreshTokens, SettingsError> {
+    if let Some(secret) = &settings.jwt.refresh_secret {
+        return HmacRefreshTokens::new(secret.expose_secret().as_bytes())
+            .map_err(|e| SettingsError::new("jwt.refresh_secret", e.to_string()));
+    }
+    let key = key_file::load_or_create_secret(&settings.jwt.refresh_secret_file, !settings.is_production())
+        .map_err(|e| SettingsError::new("jwt.refresh_secret_file", e.to_string()))?;
+    HmacRefreshTokens::new(&key).map_err(|e| SettingsError::new("jwt.refresh_secret_file", e.to_string()))
 }
 
 /// Builds the production application on a connected database.
@@ -107,7 +131,7 @@ pub fn build(settings: &Settings, db: &Database) -> Result<Gatehouse<Production>
         sessions: db.sessions(),
         hasher,
         tokens: signing_key(settings)?,
-        refresh: RandomRefreshTokens::default(),
+        refresh: refresh_tokens(settings)?,
         clock: SystemClock,
         ids: UuidV7Ids,
         throttle: MemoryLoginThrottle::new(
@@ -115,5 +139,6 @@ pub fn build(settings: &Settings, db: &Database) -> Result<Gatehouse<Production>
             Duration::seconds(settings.rate_limit.window_seconds),
         ),
         policy: token_policy(settings),
+        revocations: RevocationList::default(),
     })
 }

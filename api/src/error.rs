@@ -12,7 +12,9 @@ use actix_web::{
     },
     middleware::ErrorHandlerResponse,
 };
-use gatehouse_application::{AuthError, CreateUserError, LoginError, ports::StoreError};
+use gatehouse_application::{
+    AuthError, ChangePasswordError, CreateUserError, LoginError, RefreshError, RevokeSessionError, ports::StoreError,
+};
 use serde::Serialize;
 
 /// Media type of every error body.
@@ -52,6 +54,8 @@ pub enum ApiError {
     TokenRevoked,
     #[error("Invalid username or password.")]
     InvalidCredentials,
+    #[error("The refresh token is invalid, expired, revoked or was already used.")]
+    InvalidRefreshToken,
     #[error("Your role does not allow this.")]
     InsufficientRole,
     #[error("This account has been disabled.")]
@@ -106,6 +110,7 @@ impl ApiError {
             Self::TokenExpired => "token_expired",
             Self::TokenRevoked => "token_revoked",
             Self::InvalidCredentials => "invalid_credentials",
+            Self::InvalidRefreshToken => "invalid_refresh_token",
             Self::InsufficientRole => "insufficient_role",
             Self::AccountDisabled => "account_disabled",
             Self::NotFound => "not_found",
@@ -122,7 +127,7 @@ impl ApiError {
 
     /// `error="invalid_token"` goes with the 401s where a token was presented.
     fn token_presented(&self) -> bool {
-        matches!(self, Self::InvalidToken | Self::TokenExpired | Self::TokenRevoked)
+        matches!(self, Self::InvalidToken | Self::TokenExpired | Self::TokenRevoked | Self::InvalidRefreshToken)
     }
 
     /// The problem document for this error.
@@ -150,7 +155,8 @@ impl ResponseError for ApiError {
             | Self::InvalidToken
             | Self::TokenExpired
             | Self::TokenRevoked
-            | Self::InvalidCredentials => StatusCode::UNAUTHORIZED,
+            | Self::InvalidCredentials
+            | Self::InvalidRefreshToken => StatusCode::UNAUTHORIZED,
             Self::InsufficientRole | Self::AccountDisabled => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -219,12 +225,49 @@ impl From<LoginError> for ApiError {
         match e {
             LoginError::InvalidCredentials => Self::InvalidCredentials,
             LoginError::AccountDisabled => Self::AccountDisabled,
-            LoginError::Throttled { retry_after } => Self::TooManyRequests {
-                retry_after_secs: u64::try_from(retry_after.whole_seconds().max(1)).unwrap_or(1),
-            },
+            LoginError::Throttled { retry_after } => {
+                Self::TooManyRequests { retry_after_secs: retry_after_secs(retry_after) }
+            }
             LoginError::Store(e) => e.into(),
             LoginError::Hash(e) => Self::Internal(e.to_string()),
             LoginError::Token(e) => Self::Internal(e.to_string()),
+        }
+    }
+}
+
+fn retry_after_secs(retry_after: time::Duration) -> u64 {
+    u64::try_from(retry_after.whole_seconds().max(1)).unwrap_or(1)
+}
+
+impl From<RefreshError> for ApiError {
+    fn from(e: RefreshError) -> Self {
+        match e {
+            RefreshError::InvalidRefreshToken => Self::InvalidRefreshToken,
+            RefreshError::Store(e) => e.into(),
+            RefreshError::Token(e) => Self::Internal(e.to_string()),
+        }
+    }
+}
+
+impl From<ChangePasswordError> for ApiError {
+    fn from(e: ChangePasswordError) -> Self {
+        match e {
+            ChangePasswordError::InvalidCredentials => Self::InvalidCredentials,
+            ChangePasswordError::AccountUnavailable => Self::TokenRevoked,
+            ChangePasswordError::Throttled { retry_after } => {
+                Self::TooManyRequests { retry_after_secs: retry_after_secs(retry_after) }
+            }
+            ChangePasswordError::Store(e) => e.into(),
+            ChangePasswordError::Hash(e) => Self::Internal(e.to_string()),
+        }
+    }
+}
+
+impl From<RevokeSessionError> for ApiError {
+    fn from(e: RevokeSessionError) -> Self {
+        match e {
+            RevokeSessionError::NotFound => Self::NotFound,
+            RevokeSessionError::Store(e) => e.into(),
         }
     }
 }

@@ -1,7 +1,7 @@
 //! The HTTP server: routes, middleware and the OpenAPI document, generic
 //! over the adapter set so that tests can serve any of them.
 
-use std::{net::SocketAddr, sync::Arc};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use actix_web::{
     App, HttpServer,
@@ -50,6 +50,8 @@ pub struct RunningServer {
     info(title = "Gatehouse", description = "Authentication and authorization service: accounts, sessions and signed access tokens. Every error is `application/problem+json` (RFC 9457) with a stable `code`."),
     paths(
         routes::auth::register, routes::auth::login, routes::auth::protected, routes::auth::admin, routes::auth::me,
+        routes::sessions::refresh, routes::sessions::logout, routes::sessions::list, routes::sessions::revoke,
+        routes::sessions::change_password,
         routes::jwks::jwks, routes::health::live, routes::health::ready,
     ),
     components(schemas(error::Problem, error::FieldError)),
@@ -57,6 +59,7 @@ pub struct RunningServer {
     tags(
         (name = "accounts", description = "Register and log in"),
         (name = "signed-in user", description = "Routes that need an access token"),
+        (name = "sessions", description = "Refresh, log out, list and revoke sessions, change the password"),
         (name = "operations", description = "Health probes and public keys"),
     )
 )]
@@ -77,9 +80,15 @@ impl Modify for BearerAuth {
 /// Registers every route of the API on `cfg`.
 pub fn configure<A: Adapters>(cfg: &mut web::ServiceConfig) {
     routes::auth::configure::<A>(cfg);
+    routes::sessions::configure::<A>(cfg);
     routes::jwks::configure::<A>(cfg);
     routes::health::configure::<A>(cfg);
-    cfg.service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", ApiDoc::openapi()));
+    cfg.service(web::resource("/docs").route(
+        web::get().to(|| async {
+            actix_web::HttpResponse::PermanentRedirect().insert_header(("location", "/docs/")).finish()
+        }),
+    ))
+    .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", ApiDoc::openapi()));
 }
 
 /// Binds and starts the server on the current Tokio runtime.
@@ -107,6 +116,39 @@ pub fn start<A: Adapters>(app: Arc<Gatehouse<A>>, http: &HttpSettings) -> std::i
     let addr = server.addrs().first().copied().ok_or_else(|| std::io::Error::other("bound to no address"))?;
     let server = server.run();
     Ok(RunningServer { addr, handle: server.handle(), server })
+}
+
+/// Keeps the revocation list in step with the store and purges ended
+/// sessions, until the process ends. Spawn it next to the server after one
+/// successful [`Gatehouse::sync_revocations`] (so a restart forgets no
+/// revocation before it serves).
+pub async fn run_background<A: Adapters>(app: Arc<Gatehouse<A>>, poll: Duration, purge: Duration) {
+    let mut poll_tick = tokio::time::interval(poll);
+    poll_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut purge_tick = tokio::time::interval(purge);
+    purge_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut feed_failing = false;
+    loop {
+        tokio::select! {
+            _ = poll_tick.tick() => match app.sync_revocations().await {
+                Ok(_) if feed_failing => {
+                    feed_failing = false;
+                    tracing::info!("revocation feed reachable again");
+                }
+                Ok(_) => {}
+                Err(e) if !feed_failing => {
+                    feed_failing = true;
+                    tracing::warn!(error = %e, "revocation feed unreachable; other instances' logouts are delayed until it answers");
+                }
+                Err(_) => {}
+            },
+            _ = purge_tick.tick() => {
+                if let Err(e) = app.purge_sessions().await {
+                    tracing::warn!(error = %e, "purging ended sessions failed; will retry");
+                }
+            }
+        }
+    }
 }
 
 async fn not_found() -> Result<actix_web::HttpResponse, error::ApiError> {

@@ -22,9 +22,24 @@ pub struct Settings {
     pub server: ServerSettings,
     pub database: DatabaseSection,
     pub jwt: JwtSettings,
+    pub sessions: SessionSettings,
     pub password: PasswordSettings,
     pub rate_limit: RateLimitSettings,
     pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SessionSettings {
+    pub revocation_poll_milliseconds: u64,
+    pub purge_interval_seconds: u64,
+}
+
+/// One signing key of a rotation.
+#[derive(Debug, Clone, Deserialize)]
+pub struct KeyEntry {
+    pub file: PathBuf,
+    /// `current`, `next` or `retired`.
+    pub state: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -47,6 +62,10 @@ pub struct JwtSettings {
     pub algorithm: String,
     pub secret: Option<SecretString>,
     pub key_file: PathBuf,
+    #[serde(default)]
+    pub keys: Vec<KeyEntry>,
+    pub refresh_secret: Option<SecretString>,
+    pub refresh_secret_file: PathBuf,
     pub issuer: String,
     pub audience: String,
     pub access_ttl_seconds: i64,
@@ -171,6 +190,41 @@ impl Settings {
             if !(0..=3600).contains(&value) {
                 return Err(SettingsError::new(key, "must be between 0 and 3600"));
             }
+        }
+        if !self.jwt.keys.is_empty() {
+            if self.jwt.algorithm != "EdDSA" {
+                return Err(SettingsError::new(
+                    "jwt.keys",
+                    "key rotation lists Ed25519 key files (jwt.algorithm = EdDSA)",
+                ));
+            }
+            if let Some(bad) =
+                self.jwt.keys.iter().find(|k| !matches!(k.state.as_str(), "current" | "next" | "retired"))
+            {
+                return Err(SettingsError::new(
+                    "jwt.keys",
+                    format!("state {:?} must be current, next or retired", bad.state),
+                ));
+            }
+            let current = self.jwt.keys.iter().filter(|k| k.state == "current").count();
+            if current != 1 {
+                return Err(SettingsError::new(
+                    "jwt.keys",
+                    format!("exactly one key must be current, found {current}"),
+                ));
+            }
+        }
+        if let Some(secret) = &self.jwt.refresh_secret {
+            use secrecy::ExposeSecret;
+            if secret.expose_secret().len() < 32 {
+                return Err(SettingsError::new("jwt.refresh_secret", "must be at least 32 bytes"));
+            }
+        }
+        if !(10..=60_000).contains(&self.sessions.revocation_poll_milliseconds) {
+            return Err(SettingsError::new("sessions.revocation_poll_milliseconds", "must be between 10 and 60000"));
+        }
+        if self.sessions.purge_interval_seconds == 0 {
+            return Err(SettingsError::new("sessions.purge_interval_seconds", "must be at least 1"));
         }
         if self.jwt.issuer.is_empty() {
             return Err(SettingsError::new("jwt.issuer", "must not be empty"));

@@ -46,7 +46,8 @@ impl<A: Adapters> Gatehouse<A> {
             password_hash,
             role,
             disabled: false,
-            created_at: self.clock.now(),
+            // Stores keep microseconds; so does every answer about the user.
+            created_at: truncate_to_micros(self.clock.now()),
         };
         self.users.insert(&user).await.map_err(|e| match e {
             InsertUserError::UsernameTaken => CreateUserError::UsernameTaken,
@@ -55,4 +56,8 @@ impl<A: Adapters> Gatehouse<A> {
         tracing::info!(user_id = %user.id, "user created");
         Ok(user)
     }
+}
+
+fn truncate_to_micros(t: time::OffsetDateTime) -> time::OffsetDateTime {
+    t.replace_nanosecond(t.nanosecond() / 1_000 * 1_000).unwrap_or(t)
 }

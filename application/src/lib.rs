@@ -10,11 +10,17 @@
 pub mod authenticate;
 pub mod create_user;
 pub mod login;
+pub mod password;
 pub mod ports;
+pub mod revocations;
+pub mod sessions;
 
 pub use authenticate::{AuthError, Principal};
 pub use create_user::CreateUserError;
 pub use login::{LoginError, LoginRequest, TokenPair};
+pub use password::ChangePasswordError;
+pub use revocations::RevocationList;
+pub use sessions::{LogoutScope, RefreshError, RevokeSessionError, SessionView};
 
 use gatehouse_domain::TokenPolicy;
 use ports::{Clock, IdSource, LoginThrottle, PasswordHasher, RefreshTokens, SessionStore, TokenCodec, UserStore};
@@ -43,4 +49,6 @@ pub struct Gatehouse<A: Adapters> {
     pub ids: A::Ids,
     pub throttle: A::Throttle,
     pub policy: TokenPolicy,
+    /// Revoked sessions, kept in memory for the hot path.
+    pub revocations: RevocationList,
 }

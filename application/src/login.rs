@@ -1,15 +1,12 @@
 //! Log in: check the password, open a session, issue a token pair.
 
-use gatehouse_domain::{Session, SessionId, Username};
+use gatehouse_domain::{SessionId, Username};
 use secrecy::SecretString;
 use time::Duration;
 
 use crate::{
     Adapters, Gatehouse,
-    ports::{
-        Clock, HashError, IdSource, LoginThrottle, PasswordHasher, RefreshTokens, SessionStore, StoreError, TokenCodec,
-        TokenError, UserStore,
-    },
+    ports::{Clock, HashError, LoginThrottle, PasswordHasher, StoreError, TokenError, UserStore},
 };
 
 /// What a client presents to log in.
@@ -107,27 +104,9 @@ impl<A: Adapters> Gatehouse<A> {
             return Err(LoginError::AccountDisabled);
         }
 
-        let refresh = self.refresh.issue();
-        let session = Session {
-            id: SessionId::from_uuid(self.ids.new_id()),
-            user_id: user.id,
-            refresh_token_digest: refresh.digest,
-            created_at: now,
-            last_used_at: now,
-            expires_at: self.policy.session_expiry(now),
-            revoked_at: None,
-        };
-        self.sessions.insert(&session).await?;
-        let claims = self.policy.access_claims(&user, session.id, self.ids.new_id(), now);
-        let access_token = self.tokens.sign(&claims)?;
-        tracing::info!(user_id = %user.id, session_id = %session.id, outcome = "success", "login");
-        Ok(TokenPair {
-            access_token,
-            expires_in: self.policy.access_ttl,
-            refresh_token: refresh.token,
-            refresh_expires_in: self.policy.refresh_ttl,
-            session_id: session.id,
-        })
+        let pair = self.open_session(&user, now).await?;
+        tracing::info!(user_id = %user.id, session_id = %pair.session_id, outcome = "success", "login");
+        Ok(pair)
     }
 }
 

@@ -1,13 +1,14 @@
 //! Ports: what the use cases need from the outside world, in their own terms.
 //!
 //! Each method documents what an adapter MUST do. Adapters implement the
-//! methods as plain `async fn`. Every adapter shipped with Gatehouse (in
-//! memory, SQLite, PostgreSQL, MySQL) passes the same contract suites in
-//! `tests/`.
+//! methods as plain `async fn`. The store adapters shipped with Gatehouse
+//! pass the same contract suites in `tests/` (in memory, SQLite and
+//! PostgreSQL; MySQL is accepted by the sea-orm adapter but not yet in the
+//! test matrix).
 
 use std::future::Future;
 
-use gatehouse_domain::{AccessClaims, PasswordHash, Session, SessionId, User, UserId, Username};
+use gatehouse_domain::{AccessClaims, PasswordHash, Revocation, Session, SessionId, User, UserId, Username};
 use secrecy::SecretString;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
@@ -49,11 +50,33 @@ pub trait UserStore: Send + Sync + 'static {
     /// The user with this id, if any.
     fn find_by_id(&self, id: UserId) -> impl Future<Output = Result<Option<User>, StoreError>> + Send;
 
+    /// Replaces the user's password hash.
+    ///
+    /// # Errors
+    /// [`StoreError`]; updating a user that does not exist is not an error.
+    fn set_password_hash(
+        &self,
+        id: UserId,
+        hash: &PasswordHash,
+        at: OffsetDateTime,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
     /// Succeeds when the store answers queries (readiness probe).
     fn ping(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
-/// Persistent sessions.
+/// Which sessions a revocation applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevokeScope {
+    /// One session.
+    Session(SessionId),
+    /// Every session of a user.
+    User(UserId),
+    /// Every session of a user but one (log out elsewhere).
+    UserExcept(UserId, SessionId),
+}
+
+/// Persistent sessions and their revocation feed.
 pub trait SessionStore: Send + Sync + 'static {
     /// Inserts a new session.
     ///
@@ -64,9 +87,55 @@ pub trait SessionStore: Send + Sync + 'static {
     /// The session with this id, revoked or not, if it exists.
     fn find(&self, id: SessionId) -> impl Future<Output = Result<Option<Session>, StoreError>> + Send;
 
-    /// Marks the session revoked at `at`. Revoking a revoked or missing
-    /// session is not an error, and MUST keep the first revocation time.
-    fn revoke(&self, id: SessionId, at: OffsetDateTime) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Moves the session from generation `from` to `from + 1`, setting
+    /// `rotated_at` and `last_used_at` to `now`, if and only if it is still
+    /// at generation `from`, not revoked and not expired at `now`.
+    ///
+    /// MUST be atomic (one conditional update or a row lock): of many
+    /// concurrent calls with the same `from`, exactly one returns `true`.
+    fn rotate(
+        &self,
+        id: SessionId,
+        from: u64,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Revokes every live session in `scope` at `at`, and records for each a
+    /// [`Revocation`] relevant until `relevant_until`, in one transaction.
+    /// Returns the sessions this call revoked (none that were revoked
+    /// already: the first revocation time is kept).
+    fn revoke(
+        &self,
+        scope: RevokeScope,
+        at: OffsetDateTime,
+        relevant_until: OffsetDateTime,
+    ) -> impl Future<Output = Result<Vec<Revocation>, StoreError>> + Send;
+
+    /// The user's sessions that are neither revoked nor expired at `now`,
+    /// newest first.
+    fn list_live(
+        &self,
+        user: UserId,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<Vec<Session>, StoreError>> + Send;
+
+    /// Revocations recorded at or after `since` (by `revoked_at`) and still
+    /// relevant at `now`: the feed every instance polls.
+    fn revocations_since(
+        &self,
+        since: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<Vec<Revocation>, StoreError>> + Send;
+
+    /// Deletes sessions that expired before `now` or were revoked before
+    /// `revoked_before`, and revocation records no longer relevant at `now`.
+    /// Returns how many rows went. MUST never make a revoked session usable
+    /// again: a deleted session refreshes nothing.
+    fn purge(
+        &self,
+        now: OffsetDateTime,
+        revoked_before: OffsetDateTime,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
 }
 
 /// Why hashing or verifying a password failed.
@@ -141,20 +210,16 @@ pub trait TokenCodec: Send + Sync + 'static {
     fn published_keys(&self) -> Vec<PublishedKey>;
 }
 
-/// A refresh token as handed to the client, and the digest that is stored.
-#[derive(Debug)]
-pub struct IssuedRefreshToken {
-    pub token: SecretString,
-    pub digest: String,
-}
-
-/// Mints opaque refresh tokens and digests them for storage.
+/// Refresh tokens derived from a session and its generation with a
+/// server-side key: nothing secret is stored, and the token of the current
+/// generation can be handed out again (the grace rule) without keeping it.
 pub trait RefreshTokens: Send + Sync + 'static {
-    /// A new random refresh token (at least 256 bits) and its digest.
-    fn issue(&self) -> IssuedRefreshToken;
+    /// The refresh token of `session` at `generation`.
+    fn issue(&self, session: SessionId, generation: u64) -> SecretString;
 
-    /// The digest of a presented token, comparable with a stored one.
-    fn digest(&self, token: &str) -> String;
+    /// The session and generation a presented token names, if it is
+    /// authentic (checked in constant time).
+    fn parse(&self, token: &str) -> Option<(SessionId, u64)>;
 }
 
 /// The current time.

@@ -14,7 +14,7 @@ pub mod username;
 
 pub use password::{NewPassword, PasswordError, PasswordHash, PasswordRule};
 pub use role::{Permission, Role, RoleError};
-pub use session::{Session, SessionId, SessionState};
+pub use session::{RefreshDecision, Revocation, Session, SessionId, SessionState};
 pub use token::{AccessClaims, ClaimsError, TokenPolicy};
 pub use user::{User, UserId};
 pub use username::{Username, UsernameError};

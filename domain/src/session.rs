@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use time::OffsetDateTime;
+use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
 use crate::UserId;
@@ -27,14 +27,21 @@ impl fmt::Display for SessionId {
     }
 }
 
-/// A login session. The refresh token itself is never stored: only its
-/// digest (`refresh_token_digest`), so a copy of the database cannot be used
-/// to refresh anything.
-#[derive(Clone, PartialEq, Eq)]
+/// A login session.
+///
+/// Refresh tokens are not stored at all: the token for rotation number
+/// `generation` is derived from the session id and that number with a
+/// server-side key (see the `RefreshTokens` port), so the store keeps only
+/// the counter and when it last moved.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Session {
     pub id: SessionId,
     pub user_id: UserId,
-    pub refresh_token_digest: String,
+    /// How many times the refresh token was rotated; only the token of this
+    /// generation rotates.
+    pub generation: u64,
+    /// When `generation` last moved (`None` before the first rotation).
+    pub rotated_at: Option<OffsetDateTime>,
     pub created_at: OffsetDateTime,
     pub last_used_at: OffsetDateTime,
     pub expires_at: OffsetDateTime,
@@ -63,17 +70,45 @@ impl Session {
     }
 }
 
-impl fmt::Debug for Session {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Session")
-            .field("id", &self.id)
-            .field("user_id", &self.user_id)
-            .field("created_at", &self.created_at)
-            .field("last_used_at", &self.last_used_at)
-            .field("expires_at", &self.expires_at)
-            .field("revoked_at", &self.revoked_at)
-            .finish_non_exhaustive()
+/// What presenting the refresh token of a given generation does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RefreshDecision {
+    /// The current token: rotate to the next generation.
+    Rotate,
+    /// The token rotated away less than the grace interval ago (two tabs, a
+    /// retried request): answer with the current token, change nothing.
+    Grace,
+    /// An older token, or the previous one after the grace interval: the
+    /// token was copied; revoke the whole session.
+    Reuse,
+    /// The session is over (revoked or expired), or the generation was
+    /// never issued.
+    Refuse,
+}
+
+impl Session {
+    /// Judges a refresh with the token of generation `presented` at `now`.
+    pub fn judge_refresh(&self, presented: u64, now: OffsetDateTime, grace: Duration) -> RefreshDecision {
+        if self.state(now) != SessionState::Live || presented > self.generation {
+            return RefreshDecision::Refuse;
+        }
+        if presented == self.generation {
+            return RefreshDecision::Rotate;
+        }
+        let just_rotated = self.rotated_at.is_some_and(|at| now - at < grace);
+        if presented + 1 == self.generation && just_rotated { RefreshDecision::Grace } else { RefreshDecision::Reuse }
     }
+}
+
+/// A revoked session as other instances learn of it. Access tokens of the
+/// session must be refused until `relevant_until`; after that every access
+/// token it could have issued has expired, and the record can be purged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Revocation {
+    pub session_id: SessionId,
+    pub user_id: UserId,
+    pub revoked_at: OffsetDateTime,
+    pub relevant_until: OffsetDateTime,
 }
 
 #[cfg(test)]
@@ -87,7 +122,8 @@ mod tests {
         Session {
             id: SessionId::from_uuid(Uuid::nil()),
             user_id: UserId::from_uuid(Uuid::nil()),
-            refresh_token_digest: "digest".into(),
+            generation: 0,
+            rotated_at: None,
             created_at: start,
             last_used_at: start,
             expires_at,
@@ -111,9 +147,44 @@ mod tests {
         assert_eq!(s.state(expires + Duration::days(1)), SessionState::Revoked);
     }
 
+    const GRACE: Duration = Duration::seconds(10);
+
+    fn rotated(generation: u64, at: OffsetDateTime) -> Session {
+        Session { generation, rotated_at: Some(at), ..session(datetime!(2026-01-31 00:00 UTC), None) }
+    }
+
     #[test]
-    fn debug_output_never_shows_the_refresh_token_digest() {
-        let s = session(datetime!(2026-01-31 00:00 UTC), None);
-        assert!(!format!("{s:?}").contains("\"digest\""));
+    fn the_current_refresh_token_rotates() {
+        let now = datetime!(2026-01-02 00:00 UTC);
+        assert_eq!(
+            session(datetime!(2026-01-31 00:00 UTC), None).judge_refresh(0, now, GRACE),
+            RefreshDecision::Rotate
+        );
+        assert_eq!(rotated(3, now).judge_refresh(3, now, GRACE), RefreshDecision::Rotate);
+    }
+
+    #[test]
+    fn the_token_rotated_away_within_the_grace_interval_gets_the_current_one() {
+        let at = datetime!(2026-01-02 00:00 UTC);
+        let s = rotated(4, at);
+        assert_eq!(s.judge_refresh(3, at + Duration::seconds(9), GRACE), RefreshDecision::Grace);
+        assert_eq!(s.judge_refresh(3, at + Duration::seconds(10), GRACE), RefreshDecision::Reuse);
+    }
+
+    #[test]
+    fn older_tokens_are_reuse_even_within_the_grace_interval() {
+        let at = datetime!(2026-01-02 00:00 UTC);
+        assert_eq!(rotated(4, at).judge_refresh(2, at, GRACE), RefreshDecision::Reuse);
+        assert_eq!(rotated(4, at).judge_refresh(0, at, GRACE), RefreshDecision::Reuse);
+    }
+
+    #[test]
+    fn ended_sessions_and_unissued_generations_are_refused() {
+        let now = datetime!(2026-01-02 00:00 UTC);
+        let revoked = session(datetime!(2026-01-31 00:00 UTC), Some(now));
+        assert_eq!(revoked.judge_refresh(0, now, GRACE), RefreshDecision::Refuse);
+        let expired = session(datetime!(2026-01-01 12:00 UTC), None);
+        assert_eq!(expired.judge_refresh(0, now, GRACE), RefreshDecision::Refuse);
+        assert_eq!(rotated(1, now).judge_refresh(2, now, GRACE), RefreshDecision::Refuse);
     }
 }

@@ -7,7 +7,7 @@
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
-use crate::{Role, SessionId, User, UserId, Username};
+use crate::{Role, Session, SessionId, User, UserId, Username};
 
 /// The claims of a Gatehouse access token. Every field is required.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -72,18 +72,19 @@ impl Default for TokenPolicy {
 }
 
 impl TokenPolicy {
-    /// The claims of a new access token for `user` in `session`, issued at `now`.
-    pub fn access_claims(&self, user: &User, session: SessionId, jti: Uuid, now: OffsetDateTime) -> AccessClaims {
+    /// The claims of a new access token for `user` in `session`, issued at
+    /// `now`. The token never outlives its session.
+    pub fn access_claims(&self, user: &User, session: &Session, jti: Uuid, now: OffsetDateTime) -> AccessClaims {
         let iat = now.unix_timestamp();
         AccessClaims {
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
             sub: user.id,
-            exp: iat + self.access_ttl.whole_seconds(),
+            exp: (iat + self.access_ttl.whole_seconds()).min(session.expires_at.unix_timestamp()),
             iat,
             nbf: iat,
             jti,
-            sid: session,
+            sid: session.id,
             role: user.role,
             username: user.username.clone(),
         }
@@ -92,6 +93,13 @@ impl TokenPolicy {
     /// When a session opened at `now` stops accepting its refresh token.
     pub fn session_expiry(&self, now: OffsetDateTime) -> OffsetDateTime {
         now + self.refresh_ttl
+    }
+
+    /// Until when a session revoked at `revoked_at` must be remembered as
+    /// revoked: after that, every access token it issued has expired (with
+    /// leeway).
+    pub fn revocation_relevant_until(&self, revoked_at: OffsetDateTime) -> OffsetDateTime {
+        revoked_at + self.access_ttl + self.leeway
     }
 
     /// Checks issuer, audience, `exp`, `nbf` and `iat` at `now`, each time
@@ -126,7 +134,7 @@ mod tests {
     use time::macros::datetime;
 
     use super::*;
-    use crate::PasswordHash;
+    use crate::{PasswordHash, SessionId};
 
     const NOW: OffsetDateTime = datetime!(2026-03-01 12:00 UTC);
 
@@ -141,8 +149,34 @@ mod tests {
         }
     }
 
+    fn session(expires_at: OffsetDateTime) -> Session {
+        Session {
+            id: SessionId::from_uuid(Uuid::from_u128(2)),
+            user_id: UserId::from_uuid(Uuid::from_u128(1)),
+            generation: 0,
+            rotated_at: None,
+            created_at: NOW,
+            last_used_at: NOW,
+            expires_at,
+            revoked_at: None,
+        }
+    }
+
     fn claims(policy: &TokenPolicy) -> AccessClaims {
-        policy.access_claims(&alice(), SessionId::from_uuid(Uuid::from_u128(2)), Uuid::from_u128(3), NOW)
+        policy.access_claims(&alice(), &session(policy.session_expiry(NOW)), Uuid::from_u128(3), NOW)
+    }
+
+    #[test]
+    fn an_access_token_never_outlives_its_session() {
+        let policy = TokenPolicy::default();
+        let c = policy.access_claims(&alice(), &session(NOW + Duration::seconds(60)), Uuid::from_u128(3), NOW);
+        assert_eq!(c.exp, NOW.unix_timestamp() + 60);
+    }
+
+    #[test]
+    fn revocations_matter_until_the_last_access_token_has_expired() {
+        let policy = TokenPolicy::default();
+        assert_eq!(policy.revocation_relevant_until(NOW), NOW + Duration::seconds(930));
     }
 
     #[test]

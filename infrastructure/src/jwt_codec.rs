@@ -33,8 +33,8 @@ const FORBIDDEN_HEADERS: [&str; 5] = ["crit", "jwk", "jku", "x5u", "x5c"];
 /// Shortest HS256 secret accepted, in bytes.
 pub const MIN_HMAC_SECRET_BYTES: usize = 32;
 
-/// The key material the codec signs with.
-#[derive(Debug)]
+/// Key material the codec signs or verifies with.
+#[derive(Debug, Clone)]
 pub enum SigningKey {
     /// An Ed25519 private key as PKCS#8 DER (see [`crate::key_file`]).
     Ed25519 { pkcs8_der: Vec<u8> },
@@ -42,17 +42,45 @@ pub enum SigningKey {
     Hs256 { secret: SecretString },
 }
 
-/// Why a signing key was refused.
+/// Where a key stands in a rotation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum KeyState {
+    /// Signs new tokens; exactly one key is current.
+    Current,
+    /// Published and verifying, not signing yet: verifiers that cache the
+    /// JWKS learn it before it signs anything.
+    Next,
+    /// Published and verifying until the tokens it signed have expired.
+    Retired,
+}
+
+/// Why a key set was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KeyError {
     #[error("the HS256 secret must be at least {MIN_HMAC_SECRET_BYTES} bytes")]
     SecretTooShort,
     #[error("not a valid Ed25519 PKCS#8 key")]
     InvalidEd25519,
+    #[error("exactly one key must be current, found {0}")]
+    CurrentKeys(usize),
+    #[error("every key must use the same algorithm")]
+    MixedAlgorithms,
+    #[error("two keys have the same kid {0}")]
+    DuplicateKid(String),
 }
 
 struct VerifyingKey {
     key: DecodingKey,
+    state: KeyState,
+    published: Option<PublishedKey>,
+}
+
+/// One key's parts.
+struct Parts {
+    algorithm: Algorithm,
+    kid: String,
+    encoding: EncodingKey,
+    decoding: DecodingKey,
     published: Option<PublishedKey>,
 }
 
@@ -72,33 +100,45 @@ impl std::fmt::Debug for JwtCodec {
 }
 
 impl JwtCodec {
-    /// A codec that signs and verifies with `key`.
+    /// A codec that signs and verifies with one key.
     ///
     /// # Errors
     /// [`KeyError`] when the key is unusable.
     pub fn new(key: &SigningKey) -> Result<Self, KeyError> {
-        let (algorithm, kid, encoding, decoding, published) = match key {
-            SigningKey::Ed25519 { pkcs8_der } => {
-                let pair = Ed25519KeyPair::from_pkcs8(pkcs8_der).map_err(|_| KeyError::InvalidEd25519)?;
-                let x = URL_SAFE_NO_PAD.encode(pair.public_key().as_ref());
-                // RFC 7638 thumbprint: members in lexicographic order, no spaces.
-                let thumbprint = format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{x}"}}"#);
-                let kid = URL_SAFE_NO_PAD.encode(digest(&SHA256, thumbprint.as_bytes()));
-                let decoding = DecodingKey::from_ed_components(&x).map_err(|_| KeyError::InvalidEd25519)?;
-                let published =
-                    PublishedKey { kid: kid.clone(), alg: "EdDSA".into(), kty: "OKP".into(), crv: "Ed25519".into(), x };
-                (Algorithm::EdDSA, kid, EncodingKey::from_ed_der(pkcs8_der), decoding, Some(published))
+        Self::with_keys(&[(key.clone(), KeyState::Current)])
+    }
+
+    /// A codec over a key rotation: signs with the one `Current` key and
+    /// verifies with every key (`Next` and `Retired` included), all of which
+    /// are published in the JWKS.
+    ///
+    /// # Errors
+    /// [`KeyError`] for an unusable key, no or several current keys, mixed
+    /// algorithms or a repeated kid.
+    pub fn with_keys(keys: &[(SigningKey, KeyState)]) -> Result<Self, KeyError> {
+        let current = keys.iter().filter(|(_, state)| *state == KeyState::Current).count();
+        if current != 1 {
+            return Err(KeyError::CurrentKeys(current));
+        }
+        let mut signing = None;
+        let mut verifying = HashMap::new();
+        let mut algorithm = None;
+        for (key, state) in keys {
+            let parts = parts(key)?;
+            if *algorithm.get_or_insert(parts.algorithm) != parts.algorithm {
+                return Err(KeyError::MixedAlgorithms);
             }
-            SigningKey::Hs256 { secret } => {
-                let bytes = secret.expose_secret().as_bytes();
-                if bytes.len() < MIN_HMAC_SECRET_BYTES {
-                    return Err(KeyError::SecretTooShort);
-                }
-                // A short, non-reversible name for the secret, so that a
-                // changed secret shows up as an unknown kid.
-                let kid = format!("hs256-{}", &URL_SAFE_NO_PAD.encode(digest(&SHA256, bytes))[..11]);
-                (Algorithm::HS256, kid, EncodingKey::from_secret(bytes), DecodingKey::from_secret(bytes), None)
+            if verifying.contains_key(&parts.kid) {
+                return Err(KeyError::DuplicateKid(parts.kid));
             }
+            if *state == KeyState::Current {
+                signing = Some((parts.kid.clone(), parts.encoding));
+            }
+            verifying
+                .insert(parts.kid, VerifyingKey { key: parts.decoding, state: *state, published: parts.published });
+        }
+        let (Some((kid, encoding)), Some(algorithm)) = (signing, algorithm) else {
+            return Err(KeyError::CurrentKeys(0));
         };
         let mut validation = Validation::new(algorithm);
         validation.validate_exp = false;
@@ -106,7 +146,6 @@ impl JwtCodec {
         validation.validate_aud = false;
         validation.leeway = 0;
         validation.required_spec_claims.clear();
-        let verifying = HashMap::from([(kid.clone(), VerifyingKey { key: decoding, published })]);
         Ok(Self { algorithm, kid, encoding, verifying, validation })
     }
 
@@ -131,6 +170,44 @@ impl JwtCodec {
         let kid = header.get("kid").and_then(serde_json::Value::as_str).ok_or(TokenError::Invalid)?;
         self.verifying.get(kid).ok_or(TokenError::Invalid)
     }
+}
+
+fn parts(key: &SigningKey) -> Result<Parts, KeyError> {
+    Ok(match key {
+        SigningKey::Ed25519 { pkcs8_der } => {
+            let pair = Ed25519KeyPair::from_pkcs8(pkcs8_der).map_err(|_| KeyError::InvalidEd25519)?;
+            let x = URL_SAFE_NO_PAD.encode(pair.public_key().as_ref());
+            // RFC 7638 thumbprint: members in lexicographic order, no spaces.
+            let thumbprint = format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{x}"}}"#);
+            let kid = URL_SAFE_NO_PAD.encode(digest(&SHA256, thumbprint.as_bytes()));
+            let decoding = DecodingKey::from_ed_components(&x).map_err(|_| KeyError::InvalidEd25519)?;
+            let published =
+                PublishedKey { kid: kid.clone(), alg: "EdDSA".into(), kty: "OKP".into(), crv: "Ed25519".into(), x };
+            Parts {
+                algorithm: Algorithm::EdDSA,
+                kid,
+                encoding: EncodingKey::from_ed_der(pkcs8_der),
+                decoding,
+                published: Some(published),
+            }
+        }
+        SigningKey::Hs256 { secret } => {
+            let bytes = secret.expose_secret().as_bytes();
+            if bytes.len() < MIN_HMAC_SECRET_BYTES {
+                return Err(KeyError::SecretTooShort);
+            }
+            // A short, non-reversible name for the secret, so that a
+            // changed secret shows up as an unknown kid.
+            let kid = format!("hs256-{}", &URL_SAFE_NO_PAD.encode(digest(&SHA256, bytes))[..11]);
+            Parts {
+                algorithm: Algorithm::HS256,
+                kid,
+                encoding: EncodingKey::from_secret(bytes),
+                decoding: DecodingKey::from_secret(bytes),
+                published: None,
+            }
+        }
+    })
 }
 
 /// The wire form of [`AccessClaims`]. Every field is required: a token
@@ -206,6 +283,8 @@ impl TokenCodec for JwtCodec {
     }
 
     fn published_keys(&self) -> Vec<PublishedKey> {
-        self.verifying.values().filter_map(|k| k.published.clone()).collect()
+        let mut keys: Vec<&VerifyingKey> = self.verifying.values().collect();
+        keys.sort_by_key(|k| k.state);
+        keys.into_iter().filter_map(|k| k.published.clone()).collect()
     }
 }

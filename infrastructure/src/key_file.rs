@@ -65,6 +65,44 @@ pub fn generate(path: &Path) -> Result<Vec<u8>, KeyFileError> {
     Ok(der)
 }
 
+/// Reads a secret key file (base64 of at least 32 random bytes); when it
+/// does not exist and `create` is set, writes a new one first (mode 0600).
+///
+/// # Errors
+/// [`KeyFileError`] naming the path.
+pub fn load_or_create_secret(path: &Path, create: bool) -> Result<Vec<u8>, KeyFileError> {
+    let decode = |text: &str| {
+        let bytes = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, text.trim())
+            .map_err(|_| KeyFileError::Invalid { path: path.into() })?;
+        if bytes.len() < 32 { Err(KeyFileError::Invalid { path: path.into() }) } else { Ok(bytes) }
+    };
+    match fs::read_to_string(path) {
+        Ok(text) => decode(&text),
+        Err(e) if e.kind() == io::ErrorKind::NotFound && create => {
+            let io_err = |source| KeyFileError::Io { path: path.into(), source };
+            let mut secret = [0u8; 32];
+            aws_lc_rs::rand::fill(&mut secret).map_err(|_| io_err(io::Error::other("no randomness")))?;
+            let text = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, secret) + "\n";
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                fs::create_dir_all(parent).map_err(io_err)?;
+            }
+            match fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
+                Ok(mut file) => {
+                    file.write_all(text.as_bytes()).and_then(|()| file.sync_all()).map_err(io_err)?;
+                    tracing::info!(path = %path.display(), "generated a new refresh token key");
+                    Ok(secret.to_vec())
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    decode(&fs::read_to_string(path).map_err(io_err)?)
+                }
+                Err(e) => Err(io_err(e)),
+            }
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(KeyFileError::Missing { path: path.into() }),
+        Err(source) => Err(KeyFileError::Io { path: path.into(), source }),
+    }
+}
+
 fn parse(path: &Path, bytes: &[u8]) -> Result<Vec<u8>, KeyFileError> {
     let invalid = || KeyFileError::Invalid { path: path.into() };
     let block = pem::parse(bytes).map_err(|_| invalid())?;
@@ -98,6 +136,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let err = load_or_create(&dir.path().join("absent.pem"), false).unwrap_err();
         assert!(matches!(err, KeyFileError::Missing { .. }));
+    }
+
+    #[test]
+    fn a_missing_secret_is_created_private_and_then_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("refresh.key");
+        let first = load_or_create_secret(&path, true).unwrap();
+        assert_eq!(first.len(), 32);
+        assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(load_or_create_secret(&path, false).unwrap(), first);
+        assert!(matches!(load_or_create_secret(&dir.path().join("x"), false), Err(KeyFileError::Missing { .. })));
     }
 
     #[test]

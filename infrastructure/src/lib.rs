@@ -9,7 +9,7 @@
 //! - [`argon2_hasher`]: argon2id on a bounded blocking pool.
 //! - [`jwt_codec`] and [`key_file`]: signed access tokens (EdDSA or HS256)
 //!   and the Ed25519 key file.
-//! - [`refresh_tokens`], [`system`]: random refresh tokens, clocks, ids.
+//! - [`refresh_tokens`], [`system`]: HMAC-derived refresh tokens, clocks, ids.
 
 pub mod argon2_hasher;
 pub mod jwt_codec;
@@ -20,8 +20,8 @@ pub mod sea_orm;
 pub mod system;
 
 pub use argon2_hasher::{Argon2Hasher, Argon2Settings};
-pub use jwt_codec::{JwtCodec, SigningKey};
+pub use jwt_codec::{JwtCodec, KeyState, SigningKey};
 pub use memory::{MemoryLoginThrottle, MemorySessionStore, MemoryUserStore};
-pub use refresh_tokens::RandomRefreshTokens;
+pub use refresh_tokens::HmacRefreshTokens;
 pub use sea_orm::{Database, SeaOrmSessionStore, SeaOrmUserStore};
 pub use system::{FixedClock, SystemClock, UuidV7Ids};

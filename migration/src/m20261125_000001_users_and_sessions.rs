@@ -1,4 +1,4 @@
-//! Users and their login sessions.
+//! Users, their login sessions, and the session revocation feed.
 
 use sea_orm_migration::{prelude::*, schema::*};
 
@@ -22,11 +22,21 @@ enum Sessions {
     Table,
     Id,
     UserId,
-    RefreshTokenDigest,
+    Generation,
+    RotatedAt,
     CreatedAt,
     LastUsedAt,
     ExpiresAt,
     RevokedAt,
+}
+
+#[derive(DeriveIden)]
+enum SessionRevocations {
+    Table,
+    SessionId,
+    UserId,
+    RevokedAt,
+    RelevantUntil,
 }
 
 #[async_trait::async_trait]
@@ -57,7 +67,8 @@ impl MigrationTrait for Migration {
                     .table(Sessions::Table)
                     .col(ColumnDef::new(Sessions::Id).uuid().not_null().primary_key())
                     .col(ColumnDef::new(Sessions::UserId).uuid().not_null())
-                    .col(string_len(Sessions::RefreshTokenDigest, 64))
+                    .col(big_integer(Sessions::Generation).default(0))
+                    .col(big_integer_null(Sessions::RotatedAt))
                     .col(big_integer(Sessions::CreatedAt))
                     .col(big_integer(Sessions::LastUsedAt))
                     .col(big_integer(Sessions::ExpiresAt))
@@ -74,16 +85,6 @@ impl MigrationTrait for Migration {
             .await?;
         manager
             .create_index(
-                Index::create()
-                    .name("ux_sessions_refresh_token_digest")
-                    .table(Sessions::Table)
-                    .col(Sessions::RefreshTokenDigest)
-                    .unique()
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .create_index(
                 Index::create().name("ix_sessions_user_id").table(Sessions::Table).col(Sessions::UserId).to_owned(),
             )
             .await?;
@@ -95,10 +96,34 @@ impl MigrationTrait for Migration {
                     .col(Sessions::ExpiresAt)
                     .to_owned(),
             )
-            .await
+            .await?;
+        // The revocation feed every instance polls. No foreign key: a
+        // revocation must outlive the session row (purged, or deleted with
+        // its user) until no access token of the session can be valid.
+        manager
+            .create_table(
+                Table::create()
+                    .table(SessionRevocations::Table)
+                    .col(ColumnDef::new(SessionRevocations::SessionId).uuid().not_null().primary_key())
+                    .col(ColumnDef::new(SessionRevocations::UserId).uuid().not_null())
+                    .col(big_integer(SessionRevocations::RevokedAt))
+                    .col(big_integer(SessionRevocations::RelevantUntil))
+                    .to_owned(),
+            )
+            .await?;
+        for (name, column) in [
+            ("ix_session_revocations_revoked_at", SessionRevocations::RevokedAt),
+            ("ix_session_revocations_relevant_until", SessionRevocations::RelevantUntil),
+        ] {
+            manager
+                .create_index(Index::create().name(name).table(SessionRevocations::Table).col(column).to_owned())
+                .await?;
+        }
+        Ok(())
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager.drop_table(Table::drop().table(SessionRevocations::Table).to_owned()).await?;
         manager.drop_table(Table::drop().table(Sessions::Table).to_owned()).await?;
         manager.drop_table(Table::drop().table(Users::Table).to_owned()).await
     }

@@ -148,7 +148,7 @@ pub async fn login<A: Adapters>(app: App<A>, req: HttpRequest, body: JsonObject)
         (status = 401, description = "`missing_token`, `invalid_token`, `token_expired` or `token_revoked`", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn protected<A: Adapters>(app: App<A>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    let principal = principal(&app, &req).await?;
+    let principal = principal(&app, &req)?;
     Ok(HttpResponse::Ok().json(MessageBody { message: format!("Hello, {}!", principal.username) }))
 }
 
@@ -160,7 +160,7 @@ pub async fn protected<A: Adapters>(app: App<A>, req: HttpRequest) -> Result<Htt
         (status = 403, description = "`insufficient_role`", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn admin<A: Adapters>(app: App<A>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    let principal = principal(&app, &req).await?;
+    let principal = principal(&app, &req)?;
     principal.require(Permission::Administer)?;
     Ok(HttpResponse::Ok().json(MessageBody { message: "Welcome, Admin!".into() }))
 }
@@ -172,7 +172,7 @@ pub async fn admin<A: Adapters>(app: App<A>, req: HttpRequest) -> Result<HttpRes
         (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn me<A: Adapters>(app: App<A>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    let principal = principal(&app, &req).await?;
+    let principal = principal(&app, &req)?;
     let user = app.current_user(&principal).await?;
     Ok(HttpResponse::Ok().json(UserBody::from(&user)))
 }

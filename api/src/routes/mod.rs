@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod health;
 pub mod jwks;
+pub mod sessions;
 
 use actix_web::{HttpRequest, web};
 use gatehouse_application::{Adapters, Gatehouse, Principal};
@@ -17,7 +18,7 @@ pub type App<A> = web::Data<Gatehouse<A>>;
 /// # Errors
 /// The 401 family: `missing_token`, `invalid_token`, `token_expired`,
 /// `token_revoked`.
-pub async fn principal<A: Adapters>(app: &Gatehouse<A>, req: &HttpRequest) -> Result<Principal, ApiError> {
+pub fn principal<A: Adapters>(app: &Gatehouse<A>, req: &HttpRequest) -> Result<Principal, ApiError> {
     let token = bearer_token(req)?;
-    Ok(app.authenticate(token).await?)
+    Ok(app.authenticate(token)?)
 }

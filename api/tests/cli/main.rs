@@ -145,3 +145,39 @@ fn serve_runs_on_the_embedded_defaults_creating_its_database_and_key() {
     let key = dir.path().join("data/jwt-ed25519.pem");
     assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
 }
+
+#[test]
+fn keys_generate_writes_a_private_key_once_and_prints_its_kid() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("keys/next.pem");
+    let output = gatehouse(dir.path()).args(["keys", "generate", "--out"]).arg(&out).output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains("kid "), "{stdout}");
+    assert_eq!(std::fs::metadata(&out).unwrap().permissions().mode() & 0o777, 0o600);
+    let first = std::fs::read(&out).unwrap();
+    let again = gatehouse(dir.path()).args(["keys", "generate", "--out"]).arg(&out).output().unwrap();
+    assert_eq!(again.status.code(), Some(1), "an existing key must never be overwritten");
+    assert_eq!(std::fs::read(&out).unwrap(), first);
+}
+
+#[test]
+fn keys_generate_refresh_secret_writes_a_private_secret_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("refresh.key");
+    let output = gatehouse(dir.path()).args(["keys", "generate-refresh-secret", "--out"]).arg(&out).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(std::fs::metadata(&out).unwrap().permissions().mode() & 0o777, 0o600);
+    let again = gatehouse(dir.path()).args(["keys", "generate-refresh-secret", "--out"]).arg(&out).output().unwrap();
+    assert_eq!(again.status.code(), Some(1));
+}
+
+#[test]
+fn a_key_list_without_exactly_one_current_key_stops_start_up() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("config")).unwrap();
+    std::fs::write(dir.path().join("config/development.toml"), "[[jwt.keys]]\nfile = \"a.pem\"\nstate = \"next\"\n")
+        .unwrap();
+    let output = gatehouse(dir.path()).output().unwrap();
+    assert_one_line_error(&output, "jwt.keys");
+}

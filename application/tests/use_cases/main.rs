@@ -3,7 +3,20 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_debug_implementations)]
 
+/// Asserts that `$result` is an `Err` matching `$pattern`.
+macro_rules! assert_err {
+    ($result:expr, $pattern:pat) => {{
+        let result = $result;
+        assert!(matches!(result, Err($pattern)), "expected {}, got {result:?}", stringify!($pattern));
+    }};
+}
+
 mod authenticate;
 mod login;
+mod logout;
+mod password;
+mod refresh;
 mod register;
+mod revocations;
+mod sessions;
 mod support;

@@ -1,17 +1,20 @@
 //! Builds a [`Gatehouse`] over in-memory adapters, with helpers that speak
 //! the use cases' language.
 
-use aws_lc_rs::{rand::SystemRandom, signature::Ed25519KeyPair};
+use aws_lc_rs::{
+    rand::{SecureRandom, SystemRandom},
+    signature::Ed25519KeyPair,
+};
 use gatehouse_application::{
-    Adapters, Gatehouse, LoginRequest, TokenPair,
+    Adapters, AuthError, Gatehouse, LoginRequest, Principal, RefreshError, RevocationList, TokenPair,
     ports::{PasswordHasher, UserStore},
 };
 use gatehouse_domain::{NewPassword, Role, TokenPolicy, User, UserId, Username};
 use gatehouse_infrastructure::{
-    Argon2Hasher, Argon2Settings, FixedClock, JwtCodec, MemoryLoginThrottle, MemorySessionStore, MemoryUserStore,
-    RandomRefreshTokens, SigningKey, UuidV7Ids,
+    Argon2Hasher, Argon2Settings, FixedClock, HmacRefreshTokens, JwtCodec, MemoryLoginThrottle, MemorySessionStore,
+    MemoryUserStore, SigningKey, UuidV7Ids,
 };
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use time::{Duration, OffsetDateTime, macros::datetime};
 use uuid::Uuid;
 
@@ -24,6 +27,8 @@ pub const THROTTLE_WINDOW: Duration = Duration::minutes(15);
 /// A password that passes the policy.
 pub const PASSWORD: &str = "correct horse battery staple";
 pub const WRONG_PASSWORD: &str = "incorrect horse battery staple";
+/// Another password that passes the policy, for password changes.
+pub const NEW_PASSWORD: &str = "purple elephant juggling quietly";
 
 /// The adapter set under test: everything in memory, time under control.
 pub struct TestAdapters;
@@ -33,7 +38,7 @@ impl Adapters for TestAdapters {
     type Sessions = MemorySessionStore;
     type Hasher = Argon2Hasher;
     type Tokens = JwtCodec;
-    type Refresh = RandomRefreshTokens;
+    type Refresh = HmacRefreshTokens;
     type Clock = FixedClock;
     type Ids = UuidV7Ids;
     type Throttle = MemoryLoginThrottle;
@@ -41,16 +46,19 @@ impl Adapters for TestAdapters {
 
 pub type App = Gatehouse<TestAdapters>;
 
-/// What varies between the apps a test builds.
+/// What varies between the apps a test builds: one `Setup` is one
+/// deployment's configuration (keys and policy).
 pub struct Setup {
     /// Ed25519 private key, PKCS#8 DER.
     pub key: Vec<u8>,
+    /// The key refresh tokens are derived with.
+    pub refresh_key: [u8; 32],
     pub policy: TokenPolicy,
 }
 
 impl Default for Setup {
     fn default() -> Self {
-        Self { key: ed25519_key(), policy: TokenPolicy::default() }
+        Self { key: ed25519_key(), refresh_key: random_key(), policy: TokenPolicy::default() }
     }
 }
 
@@ -58,18 +66,39 @@ impl Setup {
     /// A fresh app: empty stores, clock at [`T0`], throttle at
     /// [`THROTTLE_LIMIT`] per [`THROTTLE_WINDOW`].
     pub fn build(&self) -> App {
+        self.build_on(MemoryUserStore::new(), MemorySessionStore::new(), FixedClock::new(T0))
+    }
+
+    /// An app over existing stores and clock (clones share their data), with
+    /// an empty revocation list and throttle of its own, as a process
+    /// starting on an existing database.
+    pub fn build_on(&self, users: MemoryUserStore, sessions: MemorySessionStore, clock: FixedClock) -> App {
         Gatehouse {
-            users: MemoryUserStore::new(),
-            sessions: MemorySessionStore::new(),
+            users,
+            sessions,
             hasher: Argon2Hasher::new(Argon2Settings::insecure_fast_for_tests()).unwrap(),
             tokens: codec(&self.key),
-            refresh: RandomRefreshTokens::default(),
-            clock: FixedClock::new(T0),
+            refresh: HmacRefreshTokens::new(&self.refresh_key).unwrap(),
+            clock,
             ids: UuidV7Ids,
             throttle: MemoryLoginThrottle::new(THROTTLE_LIMIT, THROTTLE_WINDOW),
             policy: self.policy.clone(),
+            revocations: RevocationList::default(),
         }
     }
+
+    /// Another instance of `app`'s deployment: same database, same keys,
+    /// same (shared) clock.
+    pub fn another_instance(&self, app: &App) -> App {
+        self.build_on(app.users.clone(), app.sessions.clone(), app.clock.clone())
+    }
+}
+
+/// 32 random bytes.
+pub fn random_key() -> [u8; 32] {
+    let mut key = [0; 32];
+    SystemRandom::new().fill(&mut key).unwrap();
+    key
 }
 
 /// A fresh app with the default policy and a new key.
@@ -126,6 +155,44 @@ pub fn login_request(name: &str, password: &str, client: Option<&str>) -> LoginR
 /// Logs `name` in with [`PASSWORD`] from no particular address.
 pub async fn login(app: &App, name: &str) -> TokenPair {
     app.login(login_request(name, PASSWORD, None)).await.unwrap()
+}
+
+/// The plaintext of a secret token.
+pub fn expose(token: &SecretString) -> &str {
+    token.expose_secret()
+}
+
+/// Refreshes with `pair`'s refresh token, which must succeed.
+pub async fn refresh(app: &App, pair: &TokenPair) -> TokenPair {
+    app.refresh(expose(&pair.refresh_token)).await.unwrap()
+}
+
+/// The principal of `pair`'s access token, which must authenticate.
+pub fn principal(app: &App, pair: &TokenPair) -> Principal {
+    app.authenticate(&pair.access_token).unwrap()
+}
+
+/// Asserts that `pair`'s session is usable on `app`: its access token
+/// authenticates and its refresh token refreshes. The refresh rotates the
+/// token; `pair`'s stays good for the grace interval. (`what` names the
+/// session in failure messages.)
+pub async fn assert_session_usable(app: &App, pair: &TokenPair, what: &str) {
+    let auth = app.authenticate(&pair.access_token);
+    assert!(auth.is_ok(), "{what}: access token refused: {auth:?}");
+    let refreshed = app.refresh(expose(&pair.refresh_token)).await;
+    assert!(refreshed.is_ok(), "{what}: refresh refused: {refreshed:?}");
+}
+
+/// Asserts that `pair`'s session has ended on `app`: its access token is
+/// revoked and its refresh token refused.
+pub async fn assert_session_ended(app: &App, pair: &TokenPair, what: &str) {
+    let auth = app.authenticate(&pair.access_token);
+    assert!(matches!(auth, Err(AuthError::Revoked)), "{what}: expected a revoked access token, got {auth:?}");
+    let refreshed = app.refresh(expose(&pair.refresh_token)).await;
+    assert!(
+        matches!(refreshed, Err(RefreshError::InvalidRefreshToken)),
+        "{what}: expected a refused refresh, got {refreshed:?}"
+    );
 }
 
 /// The user stored under `name`, if any.

@@ -5,16 +5,25 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use gatehouse_application::ports::{SessionStore, StoreError};
-use gatehouse_domain::{Session, SessionId};
+use gatehouse_application::ports::{RevokeScope, SessionStore, StoreError};
+use gatehouse_domain::{Revocation, Session, SessionId, UserId};
 use time::OffsetDateTime;
 
 use super::lock;
 
-/// Sessions in a map; clones share the same sessions.
+#[derive(Debug, Default)]
+struct State {
+    sessions: HashMap<SessionId, Session>,
+    revocations: HashMap<SessionId, Revocation>,
+}
+
+/// Sessions and the revocation feed in maps; clones share the same data, so
+/// two app instances built on clones behave like two servers on one
+/// database. Every operation holds one lock, which makes `rotate` and
+/// `revoke` atomic as the contract requires.
 #[derive(Debug, Clone, Default)]
 pub struct MemorySessionStore {
-    sessions: Arc<Mutex<HashMap<SessionId, Session>>>,
+    state: Arc<Mutex<State>>,
 }
 
 impl MemorySessionStore {
@@ -23,20 +32,93 @@ impl MemorySessionStore {
     }
 }
 
+fn in_scope(session: &Session, scope: RevokeScope) -> bool {
+    match scope {
+        RevokeScope::Session(id) => session.id == id,
+        RevokeScope::User(user) => session.user_id == user,
+        RevokeScope::UserExcept(user, keep) => session.user_id == user && session.id != keep,
+    }
+}
+
 impl SessionStore for MemorySessionStore {
     async fn insert(&self, session: &Session) -> Result<(), StoreError> {
-        lock(&self.sessions).insert(session.id, session.clone());
+        let mut state = lock(&self.state);
+        if state.sessions.contains_key(&session.id) {
+            return Err(StoreError::Internal(format!("session {} exists", session.id)));
+        }
+        state.sessions.insert(session.id, session.clone());
         Ok(())
     }
 
     async fn find(&self, id: SessionId) -> Result<Option<Session>, StoreError> {
-        Ok(lock(&self.sessions).get(&id).cloned())
+        Ok(lock(&self.state).sessions.get(&id).cloned())
     }
 
-    async fn revoke(&self, id: SessionId, at: OffsetDateTime) -> Result<(), StoreError> {
-        if let Some(session) = lock(&self.sessions).get_mut(&id) {
-            session.revoked_at.get_or_insert(at);
+    async fn rotate(&self, id: SessionId, from: u64, now: OffsetDateTime) -> Result<bool, StoreError> {
+        let mut state = lock(&self.state);
+        let Some(session) = state.sessions.get_mut(&id) else { return Ok(false) };
+        if session.generation != from || session.revoked_at.is_some() || session.expires_at <= now {
+            return Ok(false);
         }
-        Ok(())
+        session.generation = from.saturating_add(1);
+        session.rotated_at = Some(now);
+        session.last_used_at = now;
+        Ok(true)
+    }
+
+    async fn revoke(
+        &self,
+        scope: RevokeScope,
+        at: OffsetDateTime,
+        relevant_until: OffsetDateTime,
+    ) -> Result<Vec<Revocation>, StoreError> {
+        let mut state = lock(&self.state);
+        let mut revoked = Vec::new();
+        for session in state.sessions.values_mut().filter(|s| s.revoked_at.is_none() && in_scope(s, scope)) {
+            session.revoked_at = Some(at);
+            revoked.push(Revocation {
+                session_id: session.id,
+                user_id: session.user_id,
+                revoked_at: at,
+                relevant_until,
+            });
+        }
+        for r in &revoked {
+            state.revocations.entry(r.session_id).or_insert(*r);
+        }
+        Ok(revoked)
+    }
+
+    async fn list_live(&self, user: UserId, now: OffsetDateTime) -> Result<Vec<Session>, StoreError> {
+        let state = lock(&self.state);
+        let mut live: Vec<Session> = state
+            .sessions
+            .values()
+            .filter(|s| s.user_id == user && s.revoked_at.is_none() && s.expires_at > now)
+            .cloned()
+            .collect();
+        live.sort_by_key(|s| std::cmp::Reverse((s.created_at, s.id)));
+        Ok(live)
+    }
+
+    async fn revocations_since(
+        &self,
+        since: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<Vec<Revocation>, StoreError> {
+        Ok(lock(&self.state)
+            .revocations
+            .values()
+            .filter(|r| r.revoked_at >= since && r.relevant_until > now)
+            .copied()
+            .collect())
+    }
+
+    async fn purge(&self, now: OffsetDateTime, revoked_before: OffsetDateTime) -> Result<u64, StoreError> {
+        let mut state = lock(&self.state);
+        let before = state.sessions.len() + state.revocations.len();
+        state.sessions.retain(|_, s| s.expires_at > now && s.revoked_at.is_none_or(|at| at >= revoked_before));
+        state.revocations.retain(|_, r| r.relevant_until > now);
+        Ok(u64::try_from(before - state.sessions.len() - state.revocations.len()).unwrap_or(u64::MAX))
     }
 }

@@ -6,7 +6,8 @@ use std::{
 };
 
 use gatehouse_application::ports::{InsertUserError, StoreError, UserStore};
-use gatehouse_domain::{User, UserId, Username};
+use gatehouse_domain::{PasswordHash, User, UserId, Username};
+use time::OffsetDateTime;
 
 use super::lock;
 
@@ -38,6 +39,13 @@ impl UserStore for MemoryUserStore {
 
     async fn find_by_id(&self, id: UserId) -> Result<Option<User>, StoreError> {
         Ok(lock(&self.users).get(&id).cloned())
+    }
+
+    async fn set_password_hash(&self, id: UserId, hash: &PasswordHash, _at: OffsetDateTime) -> Result<(), StoreError> {
+        if let Some(user) = lock(&self.users).get_mut(&id) {
+            user.password_hash = hash.clone();
+        }
+        Ok(())
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -2,7 +2,11 @@
 
 use gatehouse_application::ports::{InsertUserError, StoreError, UserStore};
 use gatehouse_domain::{PasswordHash, User, UserId, Username};
-use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, SqlErr};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, SqlErr,
+    sea_query::Expr,
+};
+use time::OffsetDateTime;
 
 use super::{entities::users, from_micros, map_err, to_micros};
 
@@ -70,6 +74,18 @@ impl UserStore for SeaOrmUserStore {
     #[tracing::instrument(skip_all, fields(user_id = %id))]
     async fn find_by_id(&self, id: UserId) -> Result<Option<User>, StoreError> {
         users::Entity::find_by_id(id.as_uuid()).one(&self.conn).await.map_err(map_err)?.map(User::try_from).transpose()
+    }
+
+    #[tracing::instrument(skip_all, fields(user_id = %id))]
+    async fn set_password_hash(&self, id: UserId, hash: &PasswordHash, at: OffsetDateTime) -> Result<(), StoreError> {
+        users::Entity::update_many()
+            .col_expr(users::Column::PasswordHash, Expr::value(hash.as_str()))
+            .col_expr(users::Column::UpdatedAt, Expr::value(to_micros(at)))
+            .filter(users::Column::Id.eq(id.as_uuid()))
+            .exec(&self.conn)
+            .await
+            .map(|_| ())
+            .map_err(map_err)
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -3,11 +3,12 @@
 use std::sync::Arc;
 
 use gatehouse_application::ports::{InsertUserError, UserStore};
-use gatehouse_domain::{Role, User, UserId, Username};
+use gatehouse_domain::{PasswordHash, Role, User, UserId, Username};
+use time::Duration;
 use tokio::{sync::Barrier, task::JoinSet};
 use uuid::Uuid;
 
-use super::{assert_same_user, user};
+use super::{assert_same_user, now, user};
 use crate::support::db::{Backend, contract_tests};
 
 contract_tests! {
@@ -18,6 +19,8 @@ contract_tests! {
     a_second_user_with_a_taken_username_is_refused,
     of_concurrent_inserts_of_one_username_exactly_one_succeeds,
     concurrent_inserts_of_different_usernames_never_conflict,
+    setting_a_password_hash_replaces_that_users_hash_only,
+    setting_the_password_hash_of_an_unknown_user_is_not_an_error,
     ping_succeeds,
 }
 
@@ -131,6 +134,44 @@ async fn concurrent_inserts_of_different_usernames_never_conflict<B: Backend>(ba
     for expected in &users {
         assert_same_user(store.find_by_username(&expected.username).await.unwrap(), expected);
     }
+}
+
+/// A hash unlike any [`user`] stores.
+fn new_hash(tag: &str) -> PasswordHash {
+    PasswordHash::new(format!("$argon2id$v=19$m=19456,t=2,p=1${}${tag}", Uuid::new_v4().simple()))
+}
+
+async fn setting_a_password_hash_replaces_that_users_hash_only<B: Backend>(backend: B) {
+    let store = backend.users();
+    let (alice, bob) = alice_and_bob();
+    store.insert(&alice).await.unwrap();
+    store.insert(&bob).await.unwrap();
+    let (first, second) = (new_hash("Zmlyc3Q"), new_hash("c2Vjb25k"));
+
+    store.set_password_hash(alice.id, &first, now() + Duration::minutes(1)).await.unwrap();
+
+    let changed = User { password_hash: first, ..alice.clone() };
+    assert_same_user(store.find_by_id(alice.id).await.unwrap(), &changed);
+    assert_same_user(store.find_by_username(&alice.username).await.unwrap(), &changed);
+    assert_same_user(store.find_by_id(bob.id).await.unwrap(), &bob);
+
+    store.set_password_hash(alice.id, &second, now() + Duration::minutes(2)).await.unwrap();
+
+    let changed_again = User { password_hash: second, ..alice };
+    assert_same_user(store.find_by_username(&changed_again.username).await.unwrap(), &changed_again);
+    assert_same_user(store.find_by_id(bob.id).await.unwrap(), &bob);
+}
+
+async fn setting_the_password_hash_of_an_unknown_user_is_not_an_error<B: Backend>(backend: B) {
+    let store = backend.users();
+    let alice = user("alice");
+    store.insert(&alice).await.unwrap();
+    let unknown = UserId::from_uuid(Uuid::now_v7());
+
+    assert_eq!(store.set_password_hash(unknown, &new_hash("bm9ib2R5"), now()).await, Ok(()));
+
+    assert_eq!(store.find_by_id(unknown).await.unwrap(), None, "setting a hash must not create a user");
+    assert_same_user(store.find_by_id(alice.id).await.unwrap(), &alice);
 }
 
 async fn ping_succeeds<B: Backend>(backend: B) {

@@ -2,6 +2,8 @@
 
 mod concurrency;
 mod errors;
+mod instances;
 mod operations;
-mod tokens;
+mod sessions;
+pub mod tokens;
 mod tutorial;

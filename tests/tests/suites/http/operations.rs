@@ -43,6 +43,11 @@ async fn the_openapi_document_describes_every_route(app: TestApp) {
         ("/auth/protected", "get"),
         ("/auth/admin", "get"),
         ("/auth/me", "get"),
+        ("/auth/refresh", "post"),
+        ("/auth/logout", "post"),
+        ("/auth/sessions", "get"),
+        ("/auth/sessions/{id}", "delete"),
+        ("/auth/password", "post"),
         ("/.well-known/jwks.json", "get"),
         ("/health/live", "get"),
         ("/health/ready", "get"),
@@ -53,7 +58,8 @@ async fn the_openapi_document_describes_every_route(app: TestApp) {
 }
 
 async fn the_docs_are_served_without_a_cdn(app: TestApp) {
-    let res = app.client.get(app.url("/docs/")).send().await.unwrap();
+    let res = app.client.get(app.url("/docs")).send().await.unwrap();
+    assert_eq!(res.url().path(), "/docs/", "/docs leads to the docs page");
     assert_eq!(res.status(), 200);
     let html = res.text().await.unwrap();
     assert!(html.contains("swagger"), "{html}");

@@ -4,8 +4,12 @@
 //! - `memory`: in-memory stores, everything else as in production.
 //! - `sqlite`, `postgres`: exactly what the `gatehouse` binary wires
 //!   ([`gatehouse_api::compose::build`]) on a fresh database.
+//!
+//! [`TestApp::another_instance`] starts a second server on the same
+//! database, keys and refresh secret: two instances behind one load
+//! balancer.
 
-use std::{collections::HashMap, path::Path, sync::Arc};
+use std::{collections::HashMap, path::Path, sync::Arc, time::Duration as StdDuration};
 
 use actix_web::dev::ServerHandle;
 use gatehouse_api::{
@@ -13,17 +17,18 @@ use gatehouse_api::{
     server::{self, HttpSettings},
     settings::Settings,
 };
-use gatehouse_application::{Adapters, Gatehouse, ports::SessionStore};
+use gatehouse_application::{Adapters, Gatehouse, RevocationList, ports::RevokeScope};
 use gatehouse_domain::{NewPassword, Role, SessionId, User, Username};
 use gatehouse_infrastructure::{
-    Argon2Hasher, JwtCodec, MemoryLoginThrottle, MemorySessionStore, MemoryUserStore, RandomRefreshTokens, SystemClock,
-    UuidV7Ids, key_file,
+    Argon2Hasher, Database, HmacRefreshTokens, JwtCodec, MemoryLoginThrottle, MemorySessionStore, MemoryUserStore,
+    SystemClock, UuidV7Ids, key_file, sea_orm::DatabaseSettings,
 };
 use reqwest::{Response, StatusCode};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use tempfile::TempDir;
 use time::Duration;
+use tokio::task::JoinHandle;
 
 use super::db::{self, TestDb};
 
@@ -36,29 +41,39 @@ impl Adapters for InMemory {
     type Sessions = MemorySessionStore;
     type Hasher = Argon2Hasher;
     type Tokens = JwtCodec;
-    type Refresh = RandomRefreshTokens;
+    type Refresh = HmacRefreshTokens;
     type Clock = SystemClock;
     type Ids = UuidV7Ids;
     type Throttle = MemoryLoginThrottle;
 }
 
+/// What instances of one test share: the database and the key folder.
+#[derive(Clone)]
+enum Shared {
+    Memory { users: MemoryUserStore, sessions: MemorySessionStore },
+    Sql(Arc<TestDb>),
+}
+
 enum Running {
     Memory(Arc<Gatehouse<InMemory>>),
-    /// The database is kept here so it lives as long as the server.
-    Sql(Arc<Gatehouse<Production>>, #[allow(dead_code)] TestDb),
+    Sql(Arc<Gatehouse<Production>>),
 }
 
 /// A running server and what a test needs to reach behind it.
 pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
-    /// The Ed25519 signing key (PKCS#8 DER), for forging tokens; empty in
-    /// HS256 mode.
+    pub settings: Settings,
+    /// The current Ed25519 signing key (PKCS#8 DER), for forging tokens;
+    /// empty in HS256 mode.
     pub signing_key: Vec<u8>,
     pub kid: String,
+    /// The folder holding key files (shared by every instance of a test).
+    pub dir: Arc<TempDir>,
     running: Running,
+    shared: Shared,
     handle: ServerHandle,
-    _dir: TempDir,
+    background: JoinHandle<()>,
 }
 
 /// Which adapter set a test runs on.
@@ -69,13 +84,15 @@ pub enum Stack {
     Postgres,
 }
 
-/// Test settings: the built-in defaults with a key file in `dir`, a free
-/// port, cheap hashing and `overrides` (`section.key` -> value).
+/// Test settings: the built-in defaults with key files in `dir`, a free
+/// port, cheap hashing, a fast revocation poll and `overrides`
+/// (`section.key` -> value).
 pub fn settings(dir: &Path, database_url: &str, overrides: &[(&str, &str)]) -> Settings {
     let mut vars: HashMap<String, String> = HashMap::from([
         ("GATEHOUSE__SERVER__PORT".into(), "0".into()),
         ("GATEHOUSE__DATABASE__URL".into(), database_url.into()),
         ("GATEHOUSE__JWT__KEY_FILE".into(), dir.join("jwt.pem").display().to_string()),
+        ("GATEHOUSE__JWT__REFRESH_SECRET_FILE".into(), dir.join("refresh.key").display().to_string()),
         ("GATEHOUSE__PASSWORD__MEMORY_KIB".into(), "8".into()),
         ("GATEHOUSE__PASSWORD__ITERATIONS".into(), "1".into()),
     ]);
@@ -96,28 +113,47 @@ impl TestApp {
     /// As [`Self::spawn`], with setting overrides such as
     /// `("rate_limit.login_failures", "2")`.
     pub async fn spawn_with(stack: Stack, overrides: &[(&str, &str)]) -> Option<Self> {
-        let dir = tempfile::tempdir().expect("temporary folder");
-        let test_db = match stack {
-            Stack::Memory => None,
-            Stack::Sqlite => Some(db::sqlite().await),
-            Stack::Postgres => Some(db::postgres().await?),
+        let dir = Arc::new(tempfile::tempdir().expect("temporary folder"));
+        let shared = match stack {
+            Stack::Memory => Shared::Memory { users: MemoryUserStore::new(), sessions: MemorySessionStore::new() },
+            Stack::Sqlite => Shared::Sql(Arc::new(db::sqlite().await)),
+            Stack::Postgres => Shared::Sql(Arc::new(db::postgres().await?)),
         };
-        let url = test_db.as_ref().map_or("sqlite::memory:", |d| d.url.as_str());
-        let settings = settings(dir.path(), url, overrides);
+        let url = match &shared {
+            Shared::Memory { .. } => "sqlite::memory:".to_owned(),
+            Shared::Sql(db) => db.url.clone(),
+        };
+        let settings = settings(dir.path(), &url, overrides);
+        Some(Self::start(shared, settings, dir).await)
+    }
+
+    /// Another server on the same database, keys and refresh secret, with
+    /// its own process state (revocation list, throttle): a second instance
+    /// behind the same load balancer. `adjust` may change its settings
+    /// (e.g. its key list).
+    pub async fn another_instance(&self, adjust: impl FnOnce(&mut Settings)) -> Self {
+        let mut settings = self.settings.clone();
+        adjust(&mut settings);
+        Self::start(self.shared.clone(), settings, Arc::clone(&self.dir)).await
+    }
+
+    async fn start(shared: Shared, settings: Settings, dir: Arc<TempDir>) -> Self {
         let http = HttpSettings {
             host: "127.0.0.1".into(),
             port: 0,
             body_limit_bytes: settings.server.body_limit_bytes,
             workers: Some(2),
         };
-        let (running, started) = match test_db {
-            None => {
+        let poll = StdDuration::from_millis(settings.sessions.revocation_poll_milliseconds);
+        let purge = StdDuration::from_secs(settings.sessions.purge_interval_seconds);
+        let (running, started, background) = match &shared {
+            Shared::Memory { users, sessions } => {
                 let app = Arc::new(Gatehouse::<InMemory> {
-                    users: MemoryUserStore::new(),
-                    sessions: MemorySessionStore::new(),
+                    users: users.clone(),
+                    sessions: sessions.clone(),
                     hasher: Argon2Hasher::new(compose::argon2_settings(&settings.password)).expect("hasher"),
                     tokens: compose::signing_key(&settings).expect("signing key"),
-                    refresh: RandomRefreshTokens::default(),
+                    refresh: compose::refresh_tokens(&settings).expect("refresh key"),
                     clock: SystemClock,
                     ids: UuidV7Ids,
                     throttle: MemoryLoginThrottle::new(
@@ -125,36 +161,49 @@ impl TestApp {
                         Duration::seconds(settings.rate_limit.window_seconds),
                     ),
                     policy: compose::token_policy(&settings),
+                    revocations: RevocationList::default(),
                 });
+                app.sync_revocations().await.expect("revocations load");
+                let background = tokio::spawn(server::run_background(Arc::clone(&app), poll, purge));
                 let started = server::start(Arc::clone(&app), &http).expect("server starts");
-                (Running::Memory(app), started)
+                (Running::Memory(app), started, background)
             }
-            Some(test_db) => {
-                let app = Arc::new(compose::build(&settings, &test_db.db).expect("production wiring"));
+            Shared::Sql(test_db) => {
+                // Each instance has its own connection pool, as separate
+                // processes would.
+                let db = Database::connect(&DatabaseSettings::new(test_db.url.clone())).await.expect("database");
+                let app = Arc::new(compose::build(&settings, &db).expect("production wiring"));
+                app.sync_revocations().await.expect("revocations load");
+                let background = tokio::spawn(server::run_background(Arc::clone(&app), poll, purge));
                 let started = server::start(Arc::clone(&app), &http).expect("server starts");
-                (Running::Sql(app, test_db), started)
+                (Running::Sql(app), started, background)
             }
         };
         let handle = started.handle.clone();
         tokio::spawn(started.server);
-        let signing_key = if settings.jwt.algorithm == "EdDSA" {
-            key_file::load_or_create(&settings.jwt.key_file, false).expect("key file written at start")
-        } else {
-            Vec::new()
-        };
         let kid = match &running {
             Running::Memory(app) => app.tokens.kid().to_owned(),
-            Running::Sql(app, _) => app.tokens.kid().to_owned(),
+            Running::Sql(app) => app.tokens.kid().to_owned(),
         };
-        Some(Self {
+        let signing_key = if settings.jwt.algorithm != "EdDSA" {
+            Vec::new()
+        } else if let Some(current) = settings.jwt.keys.iter().find(|k| k.state == "current") {
+            key_file::load_or_create(&current.file, false).expect("current key file")
+        } else {
+            key_file::load_or_create(&settings.jwt.key_file, false).expect("key file written at start")
+        };
+        Self {
             base: format!("http://{}", started.addr),
             client: reqwest::Client::new(),
+            settings,
             signing_key,
             kid,
+            dir,
             running,
+            shared,
             handle,
-            _dir: dir,
-        })
+            background,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -168,23 +217,28 @@ impl TestApp {
             NewPassword::parse(SecretString::from(password.to_owned()), Some(username)).expect("valid password");
         match &self.running {
             Running::Memory(app) => app.create_user(name, password, role).await,
-            Running::Sql(app, _) => app.create_user(name, password, role).await,
+            Running::Sql(app) => app.create_user(name, password, role).await,
         }
         .expect("user created")
     }
 
-    /// Revokes a session behind the API's back (as another instance would).
+    /// Revokes a session through this instance's use case (as an admin
+    /// action would), bypassing HTTP.
     pub async fn revoke_session(&self, id: SessionId) {
-        let now = time::OffsetDateTime::now_utc();
         match &self.running {
-            Running::Memory(app) => app.sessions.revoke(id, now).await,
-            Running::Sql(app, _) => app.sessions.revoke(id, now).await,
+            Running::Memory(app) => app.revoke(RevokeScope::Session(id)).await,
+            Running::Sql(app) => app.revoke(RevokeScope::Session(id)).await,
         }
         .expect("session revoked");
     }
 
     pub async fn post_json(&self, path: &str, body: &Value) -> Response {
         self.client.post(self.url(path)).json(body).send().await.expect("request sent")
+    }
+
+    /// POST with a JSON body and a bearer token.
+    pub async fn post_json_as(&self, path: &str, token: &str, body: &Value) -> Response {
+        self.client.post(self.url(path)).bearer_auth(token).json(body).send().await.expect("request sent")
     }
 
     pub async fn get(&self, path: &str, token: Option<&str>) -> Response {
@@ -203,12 +257,28 @@ impl TestApp {
         self.post_json("/auth/login", &json!({"username": username, "password": password})).await
     }
 
+    pub async fn refresh(&self, refresh_token: &str) -> Response {
+        self.post_json("/auth/refresh", &json!({"refresh_token": refresh_token})).await
+    }
+
+    /// `POST /auth/logout?scope=...` with `token`.
+    pub async fn logout(&self, token: &str, scope: Option<&str>) -> Response {
+        let path = scope.map_or_else(|| "/auth/logout".to_owned(), |s| format!("/auth/logout?scope={s}"));
+        self.client.post(self.url(&path)).bearer_auth(token).send().await.expect("request sent")
+    }
+
     /// Registers `username` (password `"<username> has a long password"`)
     /// and logs in; returns the login body.
     pub async fn signed_in(&self, username: &str) -> Value {
         let password = format!("{username} has a long password");
         assert_eq!(self.register(username, &password).await.status(), StatusCode::CREATED);
-        let res = self.login(username, &password).await;
+        self.logged_in(username).await
+    }
+
+    /// Logs `username` (registered by [`Self::signed_in`]) in again: a new
+    /// session.
+    pub async fn logged_in(&self, username: &str) -> Value {
+        let res = self.login(username, &format!("{username} has a long password")).await;
         assert_eq!(res.status(), StatusCode::OK);
         res.json().await.expect("token body")
     }
@@ -221,6 +291,7 @@ impl TestApp {
 
 impl Drop for TestApp {
     fn drop(&mut self) {
+        self.background.abort();
         let handle = self.handle.clone();
         // Stop accepting and close connections; the runtime may already be
         // shutting down, in which case the server goes with it.

@@ -1,0 +1,208 @@
+//! Refresh, log out, and a user's own sessions.
+
+use gatehouse_domain::{RefreshDecision, Revocation, Session, SessionId, SessionState, User};
+use time::OffsetDateTime;
+
+use crate::{
+    Adapters, Gatehouse, Principal, TokenPair,
+    ports::{Clock, IdSource, RefreshTokens, RevokeScope, SessionStore, StoreError, TokenCodec, TokenError, UserStore},
+};
+
+/// Why a refresh was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum RefreshError {
+    /// Unknown, forged, expired, revoked or reused token, or the account is
+    /// gone or disabled.
+    #[error("invalid refresh token")]
+    InvalidRefreshToken,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Token(#[from] TokenError),
+}
+
+/// Which sessions a logout ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogoutScope {
+    /// This session.
+    #[default]
+    Local,
+    /// Every session of the user.
+    Global,
+    /// Every session but this one.
+    Others,
+}
+
+/// Why a session could not be revoked.
+#[derive(Debug, thiserror::Error)]
+pub enum RevokeSessionError {
+    /// No such session of this user (another user's session looks the same).
+    #[error("no such session")]
+    NotFound,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A session as its owner sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionView {
+    pub session: Session,
+    /// Whether it is the session of the token that asked.
+    pub current: bool,
+}
+
+/// Concurrent refreshes of one token race for the conditional update; a
+/// loser re-reads and lands in the grace rule. Two rounds always settle it;
+/// the third is a safety margin.
+const REFRESH_ROUNDS: usize = 3;
+
+impl<A: Adapters> Gatehouse<A> {
+    /// Exchanges a refresh token for a new pair (rotation). Within the grace
+    /// interval the token just rotated away answers with the current
+    /// refresh token; an older token, or that one later, revokes the session.
+    ///
+    /// # Errors
+    /// [`RefreshError::InvalidRefreshToken`] in every refusal case.
+    #[tracing::instrument(skip_all, fields(session_id))]
+    pub async fn refresh(&self, token: &str) -> Result<TokenPair, RefreshError> {
+        let (session_id, presented) = self.refresh.parse(token).ok_or(RefreshError::InvalidRefreshToken)?;
+        tracing::Span::current().record("session_id", tracing::field::display(session_id));
+        for _ in 0..REFRESH_ROUNDS {
+            let now = self.clock.now();
+            let session = self.sessions.find(session_id).await?.ok_or(RefreshError::InvalidRefreshToken)?;
+            match session.judge_refresh(presented, now, self.policy.refresh_reuse_grace) {
+                RefreshDecision::Rotate => {
+                    // The account is checked before the token moves on, so a
+                    // refused refresh never spends the token.
+                    let user = self.active_user(&session).await?;
+                    if self.sessions.rotate(session_id, presented, now).await? {
+                        tracing::info!(%session_id, generation = presented + 1, "refresh token rotated");
+                        return self.pair_for(&user, &session, presented + 1, now);
+                    }
+                    // Another request rotated it first: judge again.
+                }
+                RefreshDecision::Grace => {
+                    let user = self.active_user(&session).await?;
+                    tracing::info!(%session_id, "refresh within the reuse grace interval");
+                    return self.pair_for(&user, &session, session.generation, now);
+                }
+                RefreshDecision::Reuse => {
+                    tracing::warn!(%session_id, user_id = %session.user_id, "refresh token reuse detected; session revoked");
+                    self.revoke(RevokeScope::Session(session_id)).await?;
+                    return Err(RefreshError::InvalidRefreshToken);
+                }
+                RefreshDecision::Refuse => return Err(RefreshError::InvalidRefreshToken),
+            }
+        }
+        Err(RefreshError::InvalidRefreshToken)
+    }
+
+    /// The session's user, who must still exist and be active.
+    async fn active_user(&self, session: &Session) -> Result<User, RefreshError> {
+        match self.users.find_by_id(session.user_id).await? {
+            Some(user) if user.is_active() => Ok(user),
+            _ => Err(RefreshError::InvalidRefreshToken),
+        }
+    }
+
+    /// A new access token (with the user's current role) and the refresh
+    /// token of `generation`.
+    fn pair_for(
+        &self,
+        user: &User,
+        session: &Session,
+        generation: u64,
+        now: OffsetDateTime,
+    ) -> Result<TokenPair, RefreshError> {
+        let claims = self.policy.access_claims(user, session, self.ids.new_id(), now);
+        Ok(TokenPair {
+            access_token: self.tokens.sign(&claims)?,
+            expires_in: time::Duration::seconds(claims.exp - claims.iat),
+            refresh_token: self.refresh.issue(session.id, generation),
+            refresh_expires_in: session.expires_at - now,
+            session_id: session.id,
+        })
+    }
+
+    /// Revokes sessions and makes the revocation effective on this instance
+    /// at once (other instances learn it from the feed).
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub async fn revoke(&self, scope: RevokeScope) -> Result<Vec<Revocation>, StoreError> {
+        let now = self.clock.now();
+        let revoked = self.sessions.revoke(scope, now, self.policy.revocation_relevant_until(now)).await?;
+        self.revocations.extend(&revoked);
+        if !revoked.is_empty() {
+            tracing::info!(sessions = revoked.len(), ?scope, "sessions revoked");
+        }
+        Ok(revoked)
+    }
+
+    /// Logs out: this session, every session, or every other session.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    #[tracing::instrument(skip_all, fields(user_id = %principal.user_id, ?scope))]
+    pub async fn logout(&self, principal: &Principal, scope: LogoutScope) -> Result<(), StoreError> {
+        let scope = match scope {
+            LogoutScope::Local => RevokeScope::Session(principal.session_id),
+            LogoutScope::Global => RevokeScope::User(principal.user_id),
+            LogoutScope::Others => RevokeScope::UserExcept(principal.user_id, principal.session_id),
+        };
+        self.revoke(scope).await.map(|_| ())
+    }
+
+    /// The principal's live sessions, newest first.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub async fn list_sessions(&self, principal: &Principal) -> Result<Vec<SessionView>, StoreError> {
+        let now = self.clock.now();
+        let sessions = self.sessions.list_live(principal.user_id, now).await?;
+        Ok(sessions
+            .into_iter()
+            .map(|session| SessionView { current: session.id == principal.session_id, session })
+            .collect())
+    }
+
+    /// Revokes one of the principal's own sessions.
+    ///
+    /// # Errors
+    /// [`RevokeSessionError::NotFound`] for an unknown, ended, or another
+    /// user's session.
+    #[tracing::instrument(skip_all, fields(user_id = %principal.user_id, session_id = %id))]
+    pub async fn revoke_own_session(&self, principal: &Principal, id: SessionId) -> Result<(), RevokeSessionError> {
+        let now = self.clock.now();
+        match self.sessions.find(id).await? {
+            Some(s) if s.user_id == principal.user_id && s.state(now) == SessionState::Live => {
+                self.revoke(RevokeScope::Session(id)).await?;
+                Ok(())
+            }
+            _ => Err(RevokeSessionError::NotFound),
+        }
+    }
+
+    /// Opens a new session for `user_id` at `now` (login's second half).
+    pub(crate) async fn open_session(&self, user: &User, now: OffsetDateTime) -> Result<TokenPair, crate::LoginError> {
+        let session = Session {
+            id: SessionId::from_uuid(self.ids.new_id()),
+            user_id: user.id,
+            generation: 0,
+            rotated_at: None,
+            created_at: now,
+            last_used_at: now,
+            expires_at: self.policy.session_expiry(now),
+            revoked_at: None,
+        };
+        self.sessions.insert(&session).await?;
+        let claims = self.policy.access_claims(user, &session, self.ids.new_id(), now);
+        Ok(TokenPair {
+            access_token: self.tokens.sign(&claims)?,
+            expires_in: time::Duration::seconds(claims.exp - claims.iat),
+            refresh_token: self.refresh.issue(session.id, 0),
+            refresh_expires_in: self.policy.refresh_ttl,
+            session_id: session.id,
+        })
+    }
+}
