@@ -114,8 +114,9 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
 
 async fn serve(settings: &Settings) -> Result<(), CliError> {
     let db = compose::connect(settings).await?;
-    // Fail on an unusable key before changing the database.
+    // Fail on unusable keys before changing the database.
     compose::signing_key(settings)?;
+    compose::refresh_tokens(settings)?;
     db.migrate_up().await.map_err(|e| CliError::Failed(format!("migrations failed: {e}")))?;
     let app = compose::build(settings, &db)?;
     let http = server::HttpSettings {

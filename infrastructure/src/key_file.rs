@@ -13,7 +13,7 @@ use aws_lc_rs::{rand::SystemRandom, signature::Ed25519KeyPair};
 /// Why a key file could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyFileError {
-    #[error("{path}: no such key file (it is only created automatically outside production)")]
+    #[error("{path}: no such key file")]
     Missing { path: PathBuf },
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: io::Error },
