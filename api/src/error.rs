@@ -13,7 +13,8 @@ use actix_web::{
     middleware::ErrorHandlerResponse,
 };
 use gatehouse_application::{
-    AuthError, ChangePasswordError, CreateUserError, LoginError, RefreshError, RevokeSessionError, ports::StoreError,
+    AdminError, AuthError, ChangePasswordError, CreateUserError, LoginError, RefreshError, RevokeSessionError,
+    ports::StoreError,
 };
 use serde::Serialize;
 
@@ -66,6 +67,8 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("That username is already registered.")]
     UsernameTaken,
+    #[error("This would leave no active admin: the last admin cannot be demoted, disabled or deleted.")]
+    LastAdmin,
     #[error("The request body is larger than this service accepts.")]
     PayloadTooLarge,
     #[error("Send the body as `Content-Type: application/json`.")]
@@ -116,6 +119,7 @@ impl ApiError {
             Self::NotFound => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::UsernameTaken => "username_taken",
+            Self::LastAdmin => "last_admin",
             Self::PayloadTooLarge => "payload_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::TooManyRequests { .. } => "too_many_requests",
@@ -160,7 +164,7 @@ impl ResponseError for ApiError {
             Self::InsufficientRole | Self::AccountDisabled => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::UsernameTaken => StatusCode::CONFLICT,
+            Self::UsernameTaken | Self::LastAdmin => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -237,6 +241,17 @@ impl From<LoginError> for ApiError {
 
 fn retry_after_secs(retry_after: time::Duration) -> u64 {
     u64::try_from(retry_after.whole_seconds().max(1)).unwrap_or(1)
+}
+
+impl From<AdminError> for ApiError {
+    fn from(e: AdminError) -> Self {
+        match e {
+            AdminError::Forbidden => Self::InsufficientRole,
+            AdminError::NotFound => Self::NotFound,
+            AdminError::LastAdmin => Self::LastAdmin,
+            AdminError::Store(e) => e.into(),
+        }
+    }
 }
 
 impl From<RefreshError> for ApiError {

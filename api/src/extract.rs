@@ -73,6 +73,30 @@ impl Fields {
         }
     }
 
+    /// An optional string field (absent or `null` is `None`).
+    pub fn optional_string(&mut self, name: &str) -> Option<String> {
+        match self.map.remove(name) {
+            Some(Value::String(s)) => Some(s),
+            None | Some(Value::Null) => None,
+            Some(_) => {
+                self.errors.push(FieldError::new(name, "invalid_type", "This field must be a string."));
+                None
+            }
+        }
+    }
+
+    /// An optional boolean field (absent or `null` is `None`).
+    pub fn optional_bool(&mut self, name: &str) -> Option<bool> {
+        match self.map.remove(name) {
+            Some(Value::Bool(b)) => Some(b),
+            None | Some(Value::Null) => None,
+            Some(_) => {
+                self.errors.push(FieldError::new(name, "invalid_type", "This field must be true or false."));
+                None
+            }
+        }
+    }
+
     /// Records a rule violation for `name`.
     pub fn reject(&mut self, name: &str, code: &str, message: impl Into<String>) {
         self.errors.push(FieldError::new(name, code, message));

@@ -52,6 +52,7 @@ pub struct RunningServer {
         routes::auth::register, routes::auth::login, routes::auth::protected, routes::auth::admin, routes::auth::me,
         routes::sessions::refresh, routes::sessions::logout, routes::sessions::list, routes::sessions::revoke,
         routes::sessions::change_password,
+        routes::admin::list, routes::admin::get, routes::admin::change, routes::admin::delete,
         routes::jwks::jwks, routes::health::live, routes::health::ready,
     ),
     components(schemas(error::Problem, error::FieldError)),
@@ -60,6 +61,7 @@ pub struct RunningServer {
         (name = "accounts", description = "Register and log in"),
         (name = "signed-in user", description = "Routes that need an access token"),
         (name = "sessions", description = "Refresh, log out, list and revoke sessions, change the password"),
+        (name = "administration", description = "User management (role `admin`)"),
         (name = "operations", description = "Health probes and public keys"),
     )
 )]
@@ -81,6 +83,7 @@ impl Modify for BearerAuth {
 pub fn configure<A: Adapters>(cfg: &mut web::ServiceConfig) {
     routes::auth::configure::<A>(cfg);
     routes::sessions::configure::<A>(cfg);
+    routes::admin::configure::<A>(cfg);
     routes::jwks::configure::<A>(cfg);
     routes::health::configure::<A>(cfg);
     cfg.service(web::resource("/docs").route(

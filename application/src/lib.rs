@@ -7,6 +7,7 @@
 //! argon2id and jsonwebtoken; test suites wire in-memory stores, a fixed
 //! clock and a cheap hasher.
 
+pub mod admin;
 pub mod authenticate;
 pub mod create_user;
 pub mod login;
@@ -15,6 +16,7 @@ pub mod ports;
 pub mod revocations;
 pub mod sessions;
 
+pub use admin::{AdminError, UserPage};
 pub use authenticate::{AuthError, Principal};
 pub use create_user::CreateUserError;
 pub use login::{LoginError, LoginRequest, TokenPair};

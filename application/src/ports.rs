@@ -8,7 +8,7 @@
 
 use std::future::Future;
 
-use gatehouse_domain::{AccessClaims, PasswordHash, Revocation, Session, SessionId, User, UserId, Username};
+use gatehouse_domain::{AccessClaims, PasswordHash, Revocation, Role, Session, SessionId, User, UserId, Username};
 use secrecy::SecretString;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
@@ -30,6 +30,25 @@ pub enum StoreError {
 pub enum InsertUserError {
     #[error("username already taken")]
     UsernameTaken,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// An administrator's change to a user; `None` leaves a field as it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct UserChange {
+    pub role: Option<Role>,
+    pub disabled: Option<bool>,
+}
+
+/// Why a user could not be changed or deleted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChangeUserError {
+    #[error("no such user")]
+    NotFound,
+    /// The change would leave no active admin.
+    #[error("the last active admin cannot be demoted, disabled or deleted")]
+    LastAdmin,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -60,6 +79,34 @@ pub trait UserStore: Send + Sync + 'static {
         hash: &PasswordHash,
         at: OffsetDateTime,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Up to `limit` users with ids greater than `after` (all when `None`),
+    /// in id order. Ids are UUID v7, so this is creation order, and a page
+    /// costs the same at any depth (keyset pagination on the primary key).
+    fn list(&self, after: Option<UserId>, limit: u32) -> impl Future<Output = Result<Vec<User>, StoreError>> + Send;
+
+    /// Applies `change` to the user and returns the result.
+    ///
+    /// # Errors
+    /// MUST refuse with [`ChangeUserError::LastAdmin`] a change that would
+    /// leave no active admin (demoting or disabling the only one), decided
+    /// atomically: two admins demoting each other at once cannot both
+    /// succeed. [`ChangeUserError::NotFound`] for an unknown id.
+    fn update(
+        &self,
+        id: UserId,
+        change: UserChange,
+        at: OffsetDateTime,
+    ) -> impl Future<Output = Result<User, ChangeUserError>> + Send;
+
+    /// Ids of up to `limit` active (not disabled) admins.
+    fn active_admins(&self, limit: u32) -> impl Future<Output = Result<Vec<UserId>, StoreError>> + Send;
+
+    /// Deletes the user (its sessions go with it).
+    ///
+    /// # Errors
+    /// As [`Self::update`]: the only active admin cannot be deleted.
+    fn delete(&self, id: UserId) -> impl Future<Output = Result<(), ChangeUserError>> + Send;
 
     /// Succeeds when the store answers queries (readiness probe).
     fn ping(&self) -> impl Future<Output = Result<(), StoreError>> + Send;

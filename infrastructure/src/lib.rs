@@ -10,6 +10,8 @@
 //! - [`jwt_codec`] and [`key_file`]: signed access tokens (EdDSA or HS256)
 //!   and the Ed25519 key file.
 //! - [`refresh_tokens`], [`system`]: HMAC-derived refresh tokens, clocks, ids.
+//! - [`testkit`]: a builder for a complete in-process Gatehouse over the
+//!   in-memory adapters, for test suites.
 
 pub mod argon2_hasher;
 pub mod jwt_codec;
@@ -18,6 +20,7 @@ pub mod memory;
 pub mod refresh_tokens;
 pub mod sea_orm;
 pub mod system;
+pub mod testkit;
 
 pub use argon2_hasher::{Argon2Hasher, Argon2Settings};
 pub use jwt_codec::{JwtCodec, KeyState, SigningKey};

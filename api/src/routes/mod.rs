@@ -1,5 +1,6 @@
 //! Handlers, grouped by resource; each module has one `configure()`.
 
+pub mod admin;
 pub mod auth;
 pub mod health;
 pub mod jwks;

@@ -5,8 +5,8 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use gatehouse_application::ports::{InsertUserError, StoreError, UserStore};
-use gatehouse_domain::{PasswordHash, User, UserId, Username};
+use gatehouse_application::ports::{ChangeUserError, InsertUserError, StoreError, UserChange, UserStore};
+use gatehouse_domain::{PasswordHash, Role, User, UserId, Username};
 use time::OffsetDateTime;
 
 use super::lock;
@@ -48,7 +48,56 @@ impl UserStore for MemoryUserStore {
         Ok(())
     }
 
+    async fn list(&self, after: Option<UserId>, limit: u32) -> Result<Vec<User>, StoreError> {
+        let users = lock(&self.users);
+        let mut page: Vec<&User> = users.values().filter(|u| after.is_none_or(|after| u.id > after)).collect();
+        page.sort_by_key(|u| u.id);
+        Ok(page.into_iter().take(limit as usize).cloned().collect())
+    }
+
+    async fn active_admins(&self, limit: u32) -> Result<Vec<UserId>, StoreError> {
+        let users = lock(&self.users);
+        let mut admins: Vec<UserId> = users.values().filter(|u| is_active_admin(u)).map(|u| u.id).collect();
+        admins.sort();
+        admins.truncate(limit as usize);
+        Ok(admins)
+    }
+
+    async fn update(&self, id: UserId, change: UserChange, _at: OffsetDateTime) -> Result<User, ChangeUserError> {
+        // One lock over the check and the write: atomic, as the port requires.
+        let mut users = lock(&self.users);
+        let current = users.get(&id).ok_or(ChangeUserError::NotFound)?;
+        let changed = User {
+            role: change.role.unwrap_or(current.role),
+            disabled: change.disabled.unwrap_or(current.disabled),
+            ..current.clone()
+        };
+        if is_active_admin(current) && !is_active_admin(&changed) && !has_other_active_admin(&users, id) {
+            return Err(ChangeUserError::LastAdmin);
+        }
+        users.insert(id, changed.clone());
+        Ok(changed)
+    }
+
+    async fn delete(&self, id: UserId) -> Result<(), ChangeUserError> {
+        let mut users = lock(&self.users);
+        let current = users.get(&id).ok_or(ChangeUserError::NotFound)?;
+        if is_active_admin(current) && !has_other_active_admin(&users, id) {
+            return Err(ChangeUserError::LastAdmin);
+        }
+        users.remove(&id);
+        Ok(())
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         Ok(())
     }
+}
+
+fn is_active_admin(user: &User) -> bool {
+    user.role == Role::Admin && !user.disabled
+}
+
+fn has_other_active_admin(users: &HashMap<UserId, User>, id: UserId) -> bool {
+    users.values().any(|u| u.id != id && is_active_admin(u))
 }

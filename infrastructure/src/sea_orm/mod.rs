@@ -166,17 +166,47 @@ pub(crate) fn map_err(e: DbErr) -> StoreError {
 
 fn is_connection_error(e: &sea_orm::RuntimeErr) -> bool {
     match e {
-        sea_orm::RuntimeErr::SqlxError(e) => matches!(
-            **e,
+        sea_orm::RuntimeErr::SqlxError(e) => match &**e {
             sea_orm::sqlx::Error::Io(_)
-                | sea_orm::sqlx::Error::PoolTimedOut
-                | sea_orm::sqlx::Error::PoolClosed
-                | sea_orm::sqlx::Error::WorkerCrashed
-                | sea_orm::sqlx::Error::Tls(_)
-        ),
+            | sea_orm::sqlx::Error::PoolTimedOut
+            | sea_orm::sqlx::Error::PoolClosed
+            | sea_orm::sqlx::Error::WorkerCrashed
+            | sea_orm::sqlx::Error::Tls(_) => true,
+            sea_orm::sqlx::Error::Database(db) => db
+                .try_downcast_ref::<sea_orm::sqlx::mysql::MySqlDatabaseError>()
+                .is_some_and(|e| MYSQL_CONNECTION_ERRORS.contains(&e.number())),
+            _ => false,
+        },
         #[allow(unreachable_patterns)]
         _ => false,
     }
+}
+
+/// MySQL and MariaDB error numbers that mean the server ended or refused the
+/// connection rather than rejected the statement. (A lost connection
+/// surfaces as an I/O error; errors while the pool opens a connection are
+/// [`DbErr::Conn`] already. These arrive as error packets on a connection
+/// the pool handed out.)
+const MYSQL_CONNECTION_ERRORS: [u16; 6] = [
+    1040, // ER_CON_COUNT_ERROR: too many connections
+    1053, // ER_SERVER_SHUTDOWN: server shutdown in progress
+    1203, // ER_TOO_MANY_USER_CONNECTIONS
+    1226, // ER_USER_LIMIT_REACHED: a per-user resource limit, e.g. max_user_connections
+    1927, // ER_CONNECTION_KILLED (MariaDB)
+    4031, // ER_CLIENT_INTERACTION_TIMEOUT (MySQL 8): disconnected for inactivity
+];
+
+/// Starts a write transaction. On SQLite it takes the write lock at once
+/// (`BEGIN IMMEDIATE`): a deferred transaction that reads before it writes
+/// cannot wait for the lock and fails with "database is locked" under
+/// concurrency. Other backends lock rows with `SELECT ... FOR UPDATE`.
+pub(crate) async fn begin_write(conn: &DatabaseConnection) -> Result<sea_orm::DatabaseTransaction, StoreError> {
+    use sea_orm::{SqliteTransactionMode, TransactionOptions, TransactionTrait};
+    let options = TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..TransactionOptions::default()
+    };
+    conn.begin_with_options(options).await.map_err(map_err)
 }
 
 /// Timestamps are stored as microseconds since the Unix epoch.

@@ -106,6 +106,8 @@ impl SessionStore for SeaOrmSessionStore {
     async fn rotate(&self, id: SessionId, from: u64, now: OffsetDateTime) -> Result<bool, StoreError> {
         // One conditional UPDATE: the database serialises concurrent
         // rotations of the row, and only the first still matches `from`.
+        // (On MySQL too, `rows_affected` counts matched rows, as sqlx asks
+        // for CLIENT_FOUND_ROWS; the generation changes anyway.)
         let now_us = to_micros(now);
         let result = sessions::Entity::update_many()
             .col_expr(sessions::Column::Generation, Expr::value(to_db_generation(from.saturating_add(1))))
@@ -168,8 +170,13 @@ impl SessionStore for SeaOrmSessionStore {
             revoked_at: Set(to_micros(at)),
             relevant_until: Set(to_micros(relevant_until)),
         });
+        // `do_nothing_on`, not `do_nothing`: for MySQL sea-query renders the
+        // latter as `ON DUPLICATE KEY IGNORE`, which is not SQL; this one is
+        // `ON DUPLICATE KEY UPDATE session_id = session_id` there and
+        // `ON CONFLICT (session_id) DO NOTHING` elsewhere.
+        let column = session_revocations::Column::SessionId;
         session_revocations::Entity::insert_many(rows)
-            .on_conflict(OnConflict::column(session_revocations::Column::SessionId).do_nothing().to_owned())
+            .on_conflict(OnConflict::column(column).do_nothing_on([column]).to_owned())
             .exec_without_returning(&txn)
             .await
             .map_err(map_err)?;

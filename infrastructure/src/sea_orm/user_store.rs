@@ -1,14 +1,15 @@
 //! sea-orm [`UserStore`].
 
-use gatehouse_application::ports::{InsertUserError, StoreError, UserStore};
-use gatehouse_domain::{PasswordHash, User, UserId, Username};
+use gatehouse_application::ports::{ChangeUserError, InsertUserError, StoreError, UserChange, UserStore};
+use gatehouse_domain::{PasswordHash, Role, User, UserId, Username};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, SqlErr,
-    sea_query::Expr,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, SqlErr, sea_query::Expr,
 };
 use time::OffsetDateTime;
+use uuid::Uuid;
 
-use super::{entities::users, from_micros, map_err, to_micros};
+use super::{begin_write, entities::users, from_micros, map_err, to_micros};
 
 /// Users in the `users` table.
 #[derive(Debug, Clone)]
@@ -36,6 +37,34 @@ impl TryFrom<users::Model> for User {
             created_at: from_micros(row.created_at)?,
         })
     }
+}
+
+/// The user row, locked for the rest of the transaction.
+async fn find_locked(txn: &DatabaseTransaction, id: UserId) -> Result<Option<User>, StoreError> {
+    users::Entity::find_by_id(id.as_uuid())
+        .lock_exclusive()
+        .one(txn)
+        .await
+        .map_err(map_err)?
+        .map(User::try_from)
+        .transpose()
+}
+
+/// Locks every active admin row, in id order, and returns their ids. With
+/// the rows locked, two admins demoting each other are serialised: the
+/// second sees the first's change and is refused as the last admin.
+async fn lock_active_admins(txn: &DatabaseTransaction) -> Result<Vec<Uuid>, StoreError> {
+    users::Entity::find()
+        .select_only()
+        .column(users::Column::Id)
+        .filter(users::Column::Role.eq(Role::Admin.as_str()))
+        .filter(users::Column::Disabled.eq(false))
+        .order_by_asc(users::Column::Id)
+        .lock_exclusive()
+        .into_tuple()
+        .all(txn)
+        .await
+        .map_err(map_err)
 }
 
 impl UserStore for SeaOrmUserStore {
@@ -86,6 +115,70 @@ impl UserStore for SeaOrmUserStore {
             .await
             .map(|_| ())
             .map_err(map_err)
+    }
+
+    #[tracing::instrument(skip_all, fields(limit))]
+    async fn list(&self, after: Option<UserId>, limit: u32) -> Result<Vec<User>, StoreError> {
+        let mut query = users::Entity::find().order_by_asc(users::Column::Id).limit(u64::from(limit));
+        if let Some(after) = after {
+            query = query.filter(users::Column::Id.gt(after.as_uuid()));
+        }
+        query.all(&self.conn).await.map_err(map_err)?.into_iter().map(User::try_from).collect()
+    }
+
+    async fn active_admins(&self, limit: u32) -> Result<Vec<UserId>, StoreError> {
+        let ids: Vec<Uuid> = users::Entity::find()
+            .select_only()
+            .column(users::Column::Id)
+            .filter(users::Column::Role.eq(Role::Admin.as_str()))
+            .filter(users::Column::Disabled.eq(false))
+            .order_by_asc(users::Column::Id)
+            .limit(u64::from(limit))
+            .into_tuple()
+            .all(&self.conn)
+            .await
+            .map_err(map_err)?;
+        Ok(ids.into_iter().map(UserId::from_uuid).collect())
+    }
+
+    #[tracing::instrument(skip_all, fields(user_id = %id))]
+    async fn update(&self, id: UserId, change: UserChange, at: OffsetDateTime) -> Result<User, ChangeUserError> {
+        let txn = begin_write(&self.conn).await?;
+        // Lock order: the admin rows first, then the target, in every
+        // transaction, so two admins changing each other queue instead of
+        // deadlocking.
+        let admins = lock_active_admins(&txn).await?;
+        let current = find_locked(&txn, id).await?.ok_or(ChangeUserError::NotFound)?;
+        let role = change.role.unwrap_or(current.role);
+        let disabled = change.disabled.unwrap_or(current.disabled);
+        let was_active_admin = current.role == Role::Admin && !current.disabled;
+        let stays_active_admin = role == Role::Admin && !disabled;
+        if was_active_admin && !stays_active_admin && admins.iter().all(|admin| *admin == id.as_uuid()) {
+            return Err(ChangeUserError::LastAdmin);
+        }
+        users::Entity::update_many()
+            .col_expr(users::Column::Role, Expr::value(role.as_str()))
+            .col_expr(users::Column::Disabled, Expr::value(disabled))
+            .col_expr(users::Column::UpdatedAt, Expr::value(to_micros(at)))
+            .filter(users::Column::Id.eq(id.as_uuid()))
+            .exec(&txn)
+            .await
+            .map_err(map_err)?;
+        txn.commit().await.map_err(map_err)?;
+        Ok(User { role, disabled, ..current })
+    }
+
+    #[tracing::instrument(skip_all, fields(user_id = %id))]
+    async fn delete(&self, id: UserId) -> Result<(), ChangeUserError> {
+        let txn = begin_write(&self.conn).await?;
+        let admins = lock_active_admins(&txn).await?;
+        let current = find_locked(&txn, id).await?.ok_or(ChangeUserError::NotFound)?;
+        if current.role == Role::Admin && !current.disabled && admins.iter().all(|admin| *admin == id.as_uuid()) {
+            return Err(ChangeUserError::LastAdmin);
+        }
+        users::Entity::delete_by_id(id.as_uuid()).exec(&txn).await.map_err(map_err)?;
+        txn.commit().await.map_err(map_err)?;
+        Ok(())
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -2,8 +2,9 @@
 //! would link its own), a module per feature.
 //!
 //! - `contracts`: one suite per port, every rule written once and run
-//!   against each adapter (memory, SQLite, and PostgreSQL when
-//!   `GATEHOUSE_TEST_POSTGRES_URL` is set).
+//!   against each adapter (memory, SQLite, PostgreSQL when
+//!   `GATEHOUSE_TEST_POSTGRES_URL` is set, and MySQL/MariaDB when
+//!   `GATEHOUSE_TEST_MYSQL_URL` is set).
 //! - `http`: the real server on a free port, driven over HTTP, for each
 //!   adapter set.
 //! - `architecture`: the dependency rule, read from `cargo metadata`.

@@ -1,5 +1,6 @@
 //! HTTP suites: the real server on a free port, for every adapter set.
 
+mod admin;
 mod concurrency;
 mod errors;
 mod instances;

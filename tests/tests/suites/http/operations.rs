@@ -48,6 +48,10 @@ async fn the_openapi_document_describes_every_route(app: TestApp) {
         ("/auth/sessions", "get"),
         ("/auth/sessions/{id}", "delete"),
         ("/auth/password", "post"),
+        ("/admin/users", "get"),
+        ("/admin/users/{id}", "get"),
+        ("/admin/users/{id}", "patch"),
+        ("/admin/users/{id}", "delete"),
         ("/.well-known/jwks.json", "get"),
         ("/health/live", "get"),
         ("/health/ready", "get"),
@@ -126,9 +130,23 @@ async fn when_the_database_is_unreachable_requests_get_503_with_retry_after() {
         eprintln!("skipped: {} is not set", db::POSTGRES_URL_VAR);
         return;
     };
+    requests_get_503_with_retry_after_when_unreachable(test_db).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_mysql_database_is_unreachable_requests_get_503_with_retry_after() {
+    let Some(test_db) = db::mysql().await else {
+        eprintln!("skipped: {} is not set", db::MYSQL_URL_VAR);
+        return;
+    };
+    requests_get_503_with_retry_after_when_unreachable(test_db).await;
+}
+
+/// The server on `test_db` through a [`Proxy`] that is cut mid-run.
+async fn requests_get_503_with_retry_after_when_unreachable(test_db: db::TestDb) {
     let url = url_parts(&test_db.url);
-    let mut proxy = Proxy::to(url.0).await;
-    let proxied_url = format!("postgres://{}@{}/{}", url.1, proxy.addr, url.2);
+    let mut proxy = Proxy::to(url.1).await;
+    let proxied_url = format!("{}://{}@{}/{}", url.0, url.2, proxy.addr, url.3);
     let dir = tempfile::tempdir().unwrap();
     let settings = settings(dir.path(), &proxied_url, &[]);
     let db = Database::connect(&DatabaseSettings {
@@ -162,16 +180,19 @@ async fn when_the_database_is_unreachable_requests_get_503_with_retry_after() {
         .await
         .unwrap();
     let body = assert_problem(res, 503, "unavailable").await;
-    assert!(!body.to_string().contains("5432") && !body.to_string().contains("postgres"), "{body}");
+    for leak in ["5432", "3306", "postgres", "mysql", "maria"] {
+        assert!(!body.to_string().to_lowercase().contains(leak), "{body}");
+    }
     assert!(started.elapsed() < std::time::Duration::from_secs(15), "an outage must not hang requests");
     running.handle.stop(false).await;
 }
 
-/// (host:port, user, database) of a `postgres://user@host:port/db` URL.
-fn url_parts(url: &str) -> (std::net::SocketAddr, String, String) {
-    let rest = url.split_once("://").unwrap().1;
+/// (scheme, host:port, user, database) of a `scheme://user@host:port/db`
+/// URL.
+fn url_parts(url: &str) -> (String, std::net::SocketAddr, String, String) {
+    let (scheme, rest) = url.split_once("://").unwrap();
     let (userinfo, rest) = rest.split_once('@').unwrap();
     let (host, db) = rest.split_once('/').unwrap();
     let addr = std::net::ToSocketAddrs::to_socket_addrs(host).unwrap().next().unwrap();
-    (addr, userinfo.to_owned(), db.split('?').next().unwrap().to_owned())
+    (scheme.to_owned(), addr, userinfo.to_owned(), db.split('?').next().unwrap().to_owned())
 }

@@ -223,7 +223,7 @@ async fn a_password_change_with_a_wrong_current_password_is_refused(app: TestApp
 /// short grace, so it has its own server.
 async fn after_the_grace_interval_the_previous_token_is_reuse(stack: Stack) {
     let Some(app) = TestApp::spawn_with(stack, &[("jwt.refresh_reuse_grace_seconds", "1")]).await else {
-        eprintln!("skipped: {} is not set", crate::support::db::POSTGRES_URL_VAR);
+        eprintln!("skipped: the database server of {stack:?} is not configured");
         return;
     };
     let first = app.signed_in("alice").await;
@@ -253,5 +253,10 @@ mod after_the_grace_interval {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_previous_token_is_reuse_on_postgres() {
         rule(Stack::Postgres).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_previous_token_is_reuse_on_mysql() {
+        rule(Stack::Mysql).await;
     }
 }

@@ -17,11 +17,12 @@ use gatehouse_api::{
     server::{self, HttpSettings},
     settings::Settings,
 };
-use gatehouse_application::{Adapters, Gatehouse, RevocationList, ports::RevokeScope};
+use gatehouse_application::{Gatehouse, ports::RevokeScope};
 use gatehouse_domain::{NewPassword, Role, SessionId, User, Username};
 use gatehouse_infrastructure::{
-    Argon2Hasher, Database, HmacRefreshTokens, JwtCodec, MemoryLoginThrottle, MemorySessionStore, MemoryUserStore,
-    SystemClock, UuidV7Ids, key_file, sea_orm::DatabaseSettings,
+    Database, MemoryLoginThrottle, MemorySessionStore, MemoryUserStore, SystemClock, key_file,
+    sea_orm::DatabaseSettings,
+    testkit::{InMemory, InMemoryBuilder},
 };
 use reqwest::{Response, StatusCode};
 use secrecy::SecretString;
@@ -32,21 +33,6 @@ use tokio::task::JoinHandle;
 
 use super::db::{self, TestDb};
 
-/// The production adapters with the stores swapped for in-memory ones.
-#[derive(Debug)]
-pub struct InMemory;
-
-impl Adapters for InMemory {
-    type Users = MemoryUserStore;
-    type Sessions = MemorySessionStore;
-    type Hasher = Argon2Hasher;
-    type Tokens = JwtCodec;
-    type Refresh = HmacRefreshTokens;
-    type Clock = SystemClock;
-    type Ids = UuidV7Ids;
-    type Throttle = MemoryLoginThrottle;
-}
-
 /// What instances of one test share: the database and the key folder.
 #[derive(Clone)]
 enum Shared {
@@ -55,7 +41,7 @@ enum Shared {
 }
 
 enum Running {
-    Memory(Arc<Gatehouse<InMemory>>),
+    Memory(Arc<Gatehouse<InMemory<SystemClock>>>),
     Sql(Arc<Gatehouse<Production>>),
 }
 
@@ -82,6 +68,7 @@ pub enum Stack {
     Memory,
     Sqlite,
     Postgres,
+    Mysql,
 }
 
 /// Test settings: the built-in defaults with key files in `dir`, a free
@@ -118,6 +105,7 @@ impl TestApp {
             Stack::Memory => Shared::Memory { users: MemoryUserStore::new(), sessions: MemorySessionStore::new() },
             Stack::Sqlite => Shared::Sql(Arc::new(db::sqlite().await)),
             Stack::Postgres => Shared::Sql(Arc::new(db::postgres().await?)),
+            Stack::Mysql => Shared::Sql(Arc::new(db::mysql().await?)),
         };
         let url = match &shared {
             Shared::Memory { .. } => "sqlite::memory:".to_owned(),
@@ -148,21 +136,23 @@ impl TestApp {
         let purge = StdDuration::from_secs(settings.sessions.purge_interval_seconds);
         let (running, started, background) = match &shared {
             Shared::Memory { users, sessions } => {
-                let app = Arc::new(Gatehouse::<InMemory> {
-                    users: users.clone(),
-                    sessions: sessions.clone(),
-                    hasher: Argon2Hasher::new(compose::argon2_settings(&settings.password)).expect("hasher"),
-                    tokens: compose::signing_key(&settings).expect("signing key"),
-                    refresh: compose::refresh_tokens(&settings).expect("refresh key"),
-                    clock: SystemClock,
-                    ids: UuidV7Ids,
-                    throttle: MemoryLoginThrottle::new(
-                        settings.rate_limit.login_failures,
-                        Duration::seconds(settings.rate_limit.window_seconds),
-                    ),
-                    policy: compose::token_policy(&settings),
-                    revocations: RevocationList::default(),
-                });
+                // The public test kit, as a downstream suite would use it,
+                // with the settings' keys and the real clock.
+                let app = Arc::new(
+                    InMemoryBuilder::new()
+                        .clock(SystemClock)
+                        .stores(users.clone(), sessions.clone())
+                        .policy(compose::token_policy(&settings))
+                        .argon2(compose::argon2_settings(&settings.password))
+                        .throttle(MemoryLoginThrottle::new(
+                            settings.rate_limit.login_failures,
+                            Duration::seconds(settings.rate_limit.window_seconds),
+                        ))
+                        .tokens(compose::signing_key(&settings).expect("signing key"))
+                        .refresh_tokens(compose::refresh_tokens(&settings).expect("refresh key"))
+                        .build()
+                        .expect("in-memory app"),
+                );
                 app.sync_revocations().await.expect("revocations load");
                 let background = tokio::spawn(server::run_background(Arc::clone(&app), poll, purge));
                 let started = server::start(Arc::clone(&app), &http).expect("server starts");
@@ -316,8 +306,8 @@ pub async fn assert_problem(res: Response, status: u16, code: &str) -> Value {
 
 /// Instantiates HTTP tests: for each `test` listed, the calling module must
 /// hold `async fn test(app: TestApp)`; this generates a module `test` with
-/// `on_memory`, `on_sqlite` and `on_postgres` (the last passes with a note
-/// when PostgreSQL is not configured).
+/// `on_memory`, `on_sqlite`, `on_postgres` and `on_mysql` (the last two pass
+/// with a note when their server is not configured).
 macro_rules! http_tests {
     ($($test:ident),+ $(,)?) => {
         $(
@@ -338,6 +328,15 @@ macro_rules! http_tests {
                 async fn on_postgres() {
                     let Some(app) = TestApp::spawn(Stack::Postgres).await else {
                         eprintln!("skipped: {} is not set", $crate::support::db::POSTGRES_URL_VAR);
+                        return;
+                    };
+                    super::$test(app).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn on_mysql() {
+                    let Some(app) = TestApp::spawn(Stack::Mysql).await else {
+                        eprintln!("skipped: {} is not set", $crate::support::db::MYSQL_URL_VAR);
                         return;
                     };
                     super::$test(app).await;

@@ -2,10 +2,11 @@
 //! one generic rule against every backend.
 //!
 //! Every test gets a database of its own (a SQLite file in a temporary
-//! folder, or a PostgreSQL database `gatehouse_test_<uuid>` on the server
-//! named by [`POSTGRES_URL_VAR`]), so tests run in parallel without seeing
-//! each other's rows. Both are removed when the [`TestDb`] is dropped, also
-//! when the test fails.
+//! folder, or a database `gatehouse_test_<uuid>` on the PostgreSQL server
+//! named by [`POSTGRES_URL_VAR`] or the MySQL/MariaDB server named by
+//! [`MYSQL_URL_VAR`]), so tests run in parallel without seeing each other's
+//! rows. All are removed when the [`TestDb`] is dropped, also when the test
+//! fails.
 
 use std::{env, thread};
 
@@ -22,6 +23,12 @@ use uuid::Uuid;
 /// PostgreSQL tests are skipped.
 pub const POSTGRES_URL_VAR: &str = "GATEHOUSE_TEST_POSTGRES_URL";
 
+/// The MySQL or MariaDB server to test against, as a URL whose database the
+/// test user may connect to and create databases from, e.g.
+/// `mysql://root@127.0.0.1:3306/mysql`. Unset or empty: the MySQL tests are
+/// skipped.
+pub const MYSQL_URL_VAR: &str = "GATEHOUSE_TEST_MYSQL_URL";
+
 /// A migrated database of its own.
 #[derive(Debug)]
 pub struct TestDb {
@@ -35,12 +42,9 @@ pub struct TestDb {
 #[derive(Debug)]
 enum Owned {
     /// The SQLite file's folder, deleted with the file.
-    SqliteDir {
-        _dir: TempDir,
-    },
-    Postgres {
-        _database: PostgresDatabase,
-    },
+    SqliteDir { _dir: TempDir },
+    /// The database on a PostgreSQL or MySQL server.
+    Server { _database: ServerDatabase },
 }
 
 /// A new SQLite file in a fresh temporary folder, migrated.
@@ -58,22 +62,82 @@ pub async fn sqlite() -> TestDb {
 /// When the variable is set but the server cannot be reached or refuses to
 /// create the database: a configured backend is never skipped silently.
 pub async fn postgres() -> Option<TestDb> {
-    let admin_url = match env::var(POSTGRES_URL_VAR) {
+    on_server(Server::Postgres).await
+}
+
+/// A new database on the MySQL or MariaDB server named by
+/// [`MYSQL_URL_VAR`], migrated; `None` when the variable is unset or empty.
+///
+/// # Panics
+/// When the variable is set but the server cannot be reached or refuses to
+/// create the database: a configured backend is never skipped silently.
+pub async fn mysql() -> Option<TestDb> {
+    on_server(Server::Mysql).await
+}
+
+/// A database server the suites can create test databases on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Server {
+    Postgres,
+    Mysql,
+}
+
+impl Server {
+    fn url_var(self) -> &'static str {
+        match self {
+            Self::Postgres => POSTGRES_URL_VAR,
+            Self::Mysql => MYSQL_URL_VAR,
+        }
+    }
+
+    fn product(self) -> &'static str {
+        match self {
+            Self::Postgres => "PostgreSQL",
+            Self::Mysql => "MySQL/MariaDB",
+        }
+    }
+
+    fn create(self, name: &str) -> String {
+        match self {
+            Self::Postgres => format!(r#"CREATE DATABASE "{name}""#),
+            Self::Mysql => format!("CREATE DATABASE `{name}`"),
+        }
+    }
+
+    /// `WITH (FORCE)` ends the connections the test's pools still hold.
+    /// MySQL needs no such thing: idle connections hold no metadata lock,
+    /// and a connection inside a transaction (a test that failed halfway)
+    /// makes the drop give up after `lock_wait_timeout` instead of hanging
+    /// for the server's default of a day.
+    fn drop_statements(self, name: &str) -> Vec<String> {
+        match self {
+            Self::Postgres => vec![format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#)],
+            Self::Mysql => {
+                vec!["SET SESSION lock_wait_timeout = 30".to_owned(), format!("DROP DATABASE IF EXISTS `{name}`")]
+            }
+        }
+    }
+}
+
+async fn on_server(server: Server) -> Option<TestDb> {
+    let var = server.url_var();
+    let admin_url = match env::var(var) {
         Ok(url) if !url.trim().is_empty() => url.trim().to_owned(),
         Ok(_) | Err(env::VarError::NotPresent) => return None,
-        Err(env::VarError::NotUnicode(_)) => panic!("{POSTGRES_URL_VAR} is not valid UTF-8"),
+        Err(env::VarError::NotUnicode(_)) => panic!("{var} is not valid UTF-8"),
     };
     let name = format!("gatehouse_test_{}", Uuid::now_v7().simple());
     let admin = Database::connect(&admin_settings(&admin_url)).await.unwrap_or_else(|e| {
-        panic!("{POSTGRES_URL_VAR} is set, but the PostgreSQL server it names cannot be reached: {e}")
+        panic!("{var} is set, but the {} server it names cannot be reached: {e}", server.product())
     });
-    let created = admin.execute_unprepared(&format!(r#"CREATE DATABASE "{name}""#)).await;
+    let created = admin.execute_unprepared(&server.create(&name)).await;
     admin.close().await;
     if let Err(e) = created {
-        panic!("{POSTGRES_URL_VAR} is set, but creating the test database {name} failed: {e}");
+        panic!("{var} is set, but creating the test database {name} failed: {e}");
     }
     // From here on the database is dropped again, even if migrating panics.
-    let owned = Owned::Postgres { _database: PostgresDatabase { admin_url: admin_url.clone(), name: name.clone() } };
+    let owned =
+        Owned::Server { _database: ServerDatabase { server, admin_url: admin_url.clone(), name: name.clone() } };
     let url = with_database_name(&admin_url, &name);
     let db = migrated(&url).await;
     Some(TestDb { db, url, _owned: owned })
@@ -102,26 +166,33 @@ fn with_database_name(url: &str, name: &str) -> String {
     }
 }
 
-/// A test database on a PostgreSQL server, dropped when this is dropped.
+/// A test database on a server, dropped when this is dropped.
 #[derive(Debug)]
-struct PostgresDatabase {
+struct ServerDatabase {
+    server: Server,
     admin_url: String,
     name: String,
 }
 
-impl Drop for PostgresDatabase {
+impl Drop for ServerDatabase {
     /// `Drop` cannot await and may run on the test's runtime, so the drop
-    /// runs on a thread with a runtime of its own. `WITH (FORCE)` ends the
-    /// connections the test's pool still holds.
+    /// runs on a thread with a runtime of its own, over one admin
+    /// connection (the statements share its session).
     fn drop(&mut self) {
         let admin_url = self.admin_url.clone();
-        let sql = format!(r#"DROP DATABASE IF EXISTS "{}" WITH (FORCE)"#, self.name);
+        let statements = self.server.drop_statements(&self.name);
         let dropped = thread::spawn(move || {
             let runtime =
                 tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
             runtime.block_on(async {
                 let admin = Database::connect(&admin_settings(&admin_url)).await.map_err(|e| e.to_string())?;
-                let dropped = admin.execute_unprepared(&sql).await.map_err(|e| e.to_string());
+                let mut dropped = Ok(());
+                for sql in &statements {
+                    dropped = admin.execute_unprepared(sql).await.map_err(|e| e.to_string());
+                    if dropped.is_err() {
+                        break;
+                    }
+                }
                 admin.close().await;
                 dropped
             })
@@ -186,20 +257,21 @@ impl Backend for TestDb {
 
 /// Instantiates contract rules. For each `rule` listed, the calling module
 /// must hold `async fn rule<B: Backend>(backend: B)`; this generates a
-/// module `rule` with the tests `on_memory`, `on_sqlite` and `on_postgres`,
-/// each calling it with a fresh backend, so no rule can miss a backend.
-/// (Test names are `rule::on_sqlite` rather than `rule_on_sqlite`:
+/// module `rule` with the tests `on_memory`, `on_sqlite`, `on_postgres` and
+/// `on_mysql`, each calling it with a fresh backend, so no rule can miss a
+/// backend. (Test names are `rule::on_sqlite` rather than `rule_on_sqlite`:
 /// `macro_rules!` cannot join identifiers.)
 ///
-/// Rules listed after `sql_only:` take a [`TestDb`] and get the SQLite and
-/// PostgreSQL tests only. The PostgreSQL test passes with a note on stderr
-/// when [`POSTGRES_URL_VAR`] is unset.
+/// Rules listed after `sql_only:` take a [`TestDb`] and get the SQLite,
+/// PostgreSQL and MySQL tests only. The PostgreSQL (MySQL) test passes with
+/// a note on stderr when [`POSTGRES_URL_VAR`] ([`MYSQL_URL_VAR`]) is unset.
 macro_rules! contract_tests {
     (sql_only: $($rule:ident),+ $(,)?) => {
         $(
             mod $rule {
                 $crate::support::db::contract_tests!(@sqlite $rule);
                 $crate::support::db::contract_tests!(@postgres $rule);
+                $crate::support::db::contract_tests!(@mysql $rule);
             }
         )+
     };
@@ -213,6 +285,7 @@ macro_rules! contract_tests {
 
                 $crate::support::db::contract_tests!(@sqlite $rule);
                 $crate::support::db::contract_tests!(@postgres $rule);
+                $crate::support::db::contract_tests!(@mysql $rule);
             }
         )+
     };
@@ -227,6 +300,16 @@ macro_rules! contract_tests {
         async fn on_postgres() {
             let Some(db) = $crate::support::db::postgres().await else {
                 eprintln!("skipped: {} is not set", $crate::support::db::POSTGRES_URL_VAR);
+                return;
+            };
+            super::$rule(db).await;
+        }
+    };
+    (@mysql $rule:ident) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn on_mysql() {
+            let Some(db) = $crate::support::db::mysql().await else {
+                eprintln!("skipped: {} is not set", $crate::support::db::MYSQL_URL_VAR);
                 return;
             };
             super::$rule(db).await;
@@ -270,4 +353,5 @@ fn the_test_database_replaces_the_database_named_in_the_server_url() {
         "postgres://u:p@db/t1?sslmode=disable"
     );
     assert_eq!(with_database_name("postgresql://localhost", "t1"), "postgresql://localhost/t1");
+    assert_eq!(with_database_name("mysql://root@127.0.0.1:3306/mysql", "t1"), "mysql://root@127.0.0.1:3306/t1");
 }

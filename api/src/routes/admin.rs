@@ -1,0 +1,231 @@
+//! `/admin`: user management for admins.
+
+use std::collections::HashMap;
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use gatehouse_application::{Adapters, admin::MAX_PAGE, ports::UserChange};
+use gatehouse_domain::{Role, User, UserId};
+use serde::Serialize;
+use time::format_description::well_known::Rfc3339;
+use utoipa::ToSchema;
+
+use super::{App, principal};
+use crate::{
+    error::{ApiError, FieldError, Problem},
+    extract::{Fields, JsonObject},
+};
+
+/// Page size when the client does not say.
+const DEFAULT_PAGE: u32 = 50;
+
+pub fn configure<A: Adapters>(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/admin/users").route(web::get().to(list::<A>))).service(
+        web::resource("/admin/users/{id}")
+            .route(web::get().to(get::<A>))
+            .route(web::patch().to(change::<A>))
+            .route(web::delete().to(delete::<A>)),
+    );
+}
+
+/// A user as administrators see it.
+#[derive(Serialize, ToSchema)]
+pub struct AdminUserBody {
+    pub id: String,
+    #[schema(example = "alice")]
+    pub username: String,
+    #[schema(example = "user")]
+    pub role: String,
+    pub disabled: bool,
+    pub created_at: String,
+}
+
+impl From<&User> for AdminUserBody {
+    fn from(user: &User) -> Self {
+        Self {
+            id: user.id.to_string(),
+            username: user.username.to_string(),
+            role: user.role.to_string(),
+            disabled: user.disabled,
+            created_at: user.created_at.format(&Rfc3339).unwrap_or_default(),
+        }
+    }
+}
+
+/// A page of users.
+#[derive(Serialize, ToSchema)]
+pub struct UserPageBody {
+    pub users: Vec<AdminUserBody>,
+    /// Pass as `cursor` for the next page; `null` on the last one.
+    pub next_cursor: Option<String>,
+}
+
+/// Body of `PATCH /admin/users/{id}`: either field, or both.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct UserPatch {
+    #[schema(example = "admin")]
+    role: Option<String>,
+    disabled: Option<bool>,
+}
+
+fn encode_cursor(id: UserId) -> String {
+    URL_SAFE_NO_PAD.encode(id.as_uuid().as_bytes())
+}
+
+fn decode_cursor(cursor: &str) -> Option<UserId> {
+    let bytes = URL_SAFE_NO_PAD.decode(cursor).ok()?;
+    uuid::Uuid::from_slice(&bytes).ok().map(UserId::from_uuid)
+}
+
+fn page_params(query: &str) -> Result<(Option<UserId>, u32), ApiError> {
+    let params = web::Query::<HashMap<String, String>>::from_query(query).map_err(|_| {
+        ApiError::Validation(vec![FieldError::new("query", "invalid_query", "The query string cannot be read.")])
+    })?;
+    let mut errors = Vec::new();
+    let limit = match params.get("limit") {
+        None => DEFAULT_PAGE,
+        Some(raw) => match raw.parse::<u32>() {
+            Ok(limit) if (1..=MAX_PAGE).contains(&limit) => limit,
+            _ => {
+                errors.push(FieldError::new(
+                    "limit",
+                    "out_of_range",
+                    format!("limit must be an integer from 1 to {MAX_PAGE}."),
+                ));
+                DEFAULT_PAGE
+            }
+        },
+    };
+    let after = match params.get("cursor") {
+        None => None,
+        Some(raw) => {
+            let cursor = decode_cursor(raw);
+            if cursor.is_none() {
+                errors.push(FieldError::new("cursor", "invalid_cursor", "Use the next_cursor of a previous page."));
+            }
+            cursor
+        }
+    };
+    if errors.is_empty() { Ok((after, limit)) } else { Err(ApiError::Validation(errors)) }
+}
+
+fn user_id(raw: &str) -> Result<UserId, ApiError> {
+    uuid::Uuid::parse_str(raw).map(UserId::from_uuid).map_err(|_| ApiError::NotFound)
+}
+
+/// Users in creation order, a page at a time (keyset pagination: stable,
+/// no duplicates or gaps while users are added).
+#[utoipa::path(get, path = "/admin/users", tag = "administration", security(("bearer" = [])),
+    params(
+        ("limit" = Option<u32>, Query, description = "1 to 200, default 50"),
+        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
+    ),
+    responses(
+        (status = 200, description = "A page of users", body = UserPageBody),
+        (status = 400, description = "`validation_failed`: bad limit or cursor", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`insufficient_role`", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn list<A: Adapters>(app: App<A>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let principal = principal(&app, &req)?;
+    principal.require(gatehouse_domain::Permission::Administer)?;
+    let (after, limit) = page_params(req.query_string())?;
+    let page = app.list_users(&principal, after, limit).await?;
+    Ok(HttpResponse::Ok().insert_header(("cache-control", "no-store")).json(UserPageBody {
+        users: page.users.iter().map(AdminUserBody::from).collect(),
+        next_cursor: page.next.map(encode_cursor),
+    }))
+}
+
+/// One user.
+#[utoipa::path(get, path = "/admin/users/{id}", tag = "administration", security(("bearer" = [])),
+    params(("id" = String, Path, description = "User id")),
+    responses(
+        (status = 200, description = "The user", body = AdminUserBody),
+        (status = 403, description = "`insufficient_role`", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`not_found`", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn get<A: Adapters>(app: App<A>, req: HttpRequest, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let principal = principal(&app, &req)?;
+    principal.require(gatehouse_domain::Permission::Administer)?;
+    let user = app.get_user(&principal, user_id(&id)?).await?;
+    Ok(HttpResponse::Ok().insert_header(("cache-control", "no-store")).json(AdminUserBody::from(&user)))
+}
+
+/// Change a user's role and/or disabled flag; the user's sessions are
+/// revoked. The last active admin cannot be demoted or disabled.
+#[utoipa::path(patch, path = "/admin/users/{id}", tag = "administration", security(("bearer" = [])), request_body = UserPatch,
+    params(("id" = String, Path, description = "User id")),
+    responses(
+        (status = 200, description = "The changed user", body = AdminUserBody),
+        (status = 400, description = "`malformed_json` or `validation_failed`", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`insufficient_role`", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`not_found`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`last_admin`", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn change<A: Adapters>(
+    app: App<A>,
+    req: HttpRequest,
+    id: web::Path<String>,
+    body: JsonObject,
+) -> Result<HttpResponse, ApiError> {
+    let principal = principal(&app, &req)?;
+    principal.require(gatehouse_domain::Permission::Administer)?;
+    let id = user_id(&id)?;
+    let mut fields = Fields::new(body);
+    let role = fields.optional_string("role");
+    let disabled = fields.optional_bool("disabled");
+    let role = match role.as_deref().map(str::parse::<Role>) {
+        Some(Ok(role)) => Some(role),
+        Some(Err(_)) => {
+            fields.reject("role", "invalid_value", "role must be admin or user.");
+            None
+        }
+        None => None,
+    };
+    if role.is_none() && disabled.is_none() {
+        fields.reject("role", "required", "Send role, disabled, or both.");
+    }
+    fields.finish()?;
+    let user = app.change_user(&principal, id, UserChange { role, disabled }).await?;
+    Ok(HttpResponse::Ok().json(AdminUserBody::from(&user)))
+}
+
+/// Delete a user and revoke their sessions. The last active admin cannot be
+/// deleted.
+#[utoipa::path(delete, path = "/admin/users/{id}", tag = "administration", security(("bearer" = [])),
+    params(("id" = String, Path, description = "User id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 403, description = "`insufficient_role`", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`not_found`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`last_admin`", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn delete<A: Adapters>(
+    app: App<A>,
+    req: HttpRequest,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let principal = principal(&app, &req)?;
+    principal.require(gatehouse_domain::Permission::Administer)?;
+    app.delete_user(&principal, user_id(&id)?).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_garbage_is_refused() {
+        let id = UserId::from_uuid(uuid::Uuid::now_v7());
+        assert_eq!(decode_cursor(&encode_cursor(id)), Some(id));
+        assert_eq!(decode_cursor("not a cursor"), None);
+        assert!(matches!(page_params("limit=0"), Err(ApiError::Validation(_))));
+        assert!(matches!(page_params("limit=201"), Err(ApiError::Validation(_))));
+        assert!(matches!(page_params("limit=ten"), Err(ApiError::Validation(_))));
+        assert_eq!(page_params("").unwrap(), (None, 50));
+        assert_eq!(page_params("limit=200").unwrap(), (None, 200));
+    }
+}

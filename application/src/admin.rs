@@ -1,0 +1,124 @@
+//! User administration: list, inspect, change role or disabled flag,
+//! delete. Every change revokes the user's sessions; the last active admin
+//! can be neither demoted, disabled nor deleted.
+
+use gatehouse_domain::{Permission, Role, User, UserId};
+
+use crate::{
+    Adapters, AuthError, Gatehouse, Principal,
+    ports::{ChangeUserError, Clock, RevokeScope, StoreError, UserChange, UserStore},
+};
+
+/// Largest page of users an admin may ask for.
+pub const MAX_PAGE: u32 = 200;
+
+/// Why an administration request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    /// The principal is not an admin.
+    #[error("insufficient role")]
+    Forbidden,
+    #[error("no such user")]
+    NotFound,
+    #[error("the last active admin cannot be demoted, disabled or deleted")]
+    LastAdmin,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<ChangeUserError> for AdminError {
+    fn from(e: ChangeUserError) -> Self {
+        match e {
+            ChangeUserError::NotFound => Self::NotFound,
+            ChangeUserError::LastAdmin => Self::LastAdmin,
+            ChangeUserError::Store(e) => Self::Store(e),
+        }
+    }
+}
+
+impl From<AuthError> for AdminError {
+    fn from(_: AuthError) -> Self {
+        Self::Forbidden
+    }
+}
+
+/// One page of users and where the next one starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserPage {
+    pub users: Vec<User>,
+    /// The last id of this page when there may be more, for the next call.
+    pub next: Option<UserId>,
+}
+
+impl<A: Adapters> Gatehouse<A> {
+    /// A page of users in creation order, after `after`.
+    ///
+    /// # Errors
+    /// [`AdminError::Forbidden`] for a non-admin.
+    pub async fn list_users(
+        &self,
+        principal: &Principal,
+        after: Option<UserId>,
+        limit: u32,
+    ) -> Result<UserPage, AdminError> {
+        principal.require(Permission::Administer)?;
+        let limit = limit.clamp(1, MAX_PAGE);
+        // One extra row tells whether another page exists.
+        let mut users = self.users.list(after, limit + 1).await?;
+        let more = users.len() > limit as usize;
+        users.truncate(limit as usize);
+        let next = if more { users.last().map(|u| u.id) } else { None };
+        Ok(UserPage { users, next })
+    }
+
+    /// One user.
+    ///
+    /// # Errors
+    /// [`AdminError::Forbidden`], [`AdminError::NotFound`].
+    pub async fn get_user(&self, principal: &Principal, id: UserId) -> Result<User, AdminError> {
+        principal.require(Permission::Administer)?;
+        self.users.find_by_id(id).await?.ok_or(AdminError::NotFound)
+    }
+
+    /// Changes a user's role and/or disabled flag and revokes every session
+    /// of that user, so the change applies to tokens at once.
+    ///
+    /// # Errors
+    /// [`AdminError::Forbidden`], [`AdminError::NotFound`],
+    /// [`AdminError::LastAdmin`].
+    #[tracing::instrument(skip_all, fields(admin = %principal.user_id, user_id = %id, ?change))]
+    pub async fn change_user(&self, principal: &Principal, id: UserId, change: UserChange) -> Result<User, AdminError> {
+        principal.require(Permission::Administer)?;
+        let user = self.users.update(id, change, self.clock.now()).await?;
+        self.revoke(RevokeScope::User(id)).await?;
+        tracing::info!(role = %user.role, disabled = user.disabled, "user changed; sessions revoked");
+        Ok(user)
+    }
+
+    /// Deletes a user after revoking every session of theirs.
+    ///
+    /// # Errors
+    /// [`AdminError::Forbidden`], [`AdminError::NotFound`],
+    /// [`AdminError::LastAdmin`].
+    #[tracing::instrument(skip_all, fields(admin = %principal.user_id, user_id = %id))]
+    pub async fn delete_user(&self, principal: &Principal, id: UserId) -> Result<(), AdminError> {
+        principal.require(Permission::Administer)?;
+        let user = self.users.find_by_id(id).await?.ok_or(AdminError::NotFound)?;
+        // The store decides the last-admin rule atomically; this early check
+        // only spares the last admin a needless logout when it refuses.
+        if user.role == Role::Admin && !user.disabled && self.is_last_active_admin(id).await? {
+            return Err(AdminError::LastAdmin);
+        }
+        // Revoke first: the revocation records must exist before the
+        // session rows go with the user.
+        self.revoke(RevokeScope::User(id)).await?;
+        self.users.delete(id).await?;
+        tracing::info!("user deleted; sessions revoked");
+        Ok(())
+    }
+
+    async fn is_last_active_admin(&self, id: UserId) -> Result<bool, StoreError> {
+        let admins = self.users.active_admins(2).await?;
+        Ok(admins.iter().all(|admin| *admin == id))
+    }
+}

@@ -1,0 +1,218 @@
+//! Build a complete Gatehouse in-process over in-memory adapters: for
+//! downstream test suites (and ours).
+//!
+//! [`InMemoryBuilder`] starts from working defaults: empty in-memory
+//! stores, a [`FixedClock`] at the current time that only moves when told,
+//! argon2id at its cheapest (microseconds per hash instead of tens of
+//! milliseconds; never use it in production), a fresh Ed25519 signing key,
+//! a fresh refresh-token key, throttling off and the contract's token
+//! policy. Change any of them with the builder's methods.
+//!
+//! ```
+//! use gatehouse_application::LoginRequest;
+//! use gatehouse_domain::{NewPassword, Username};
+//! use gatehouse_infrastructure::testkit::InMemoryBuilder;
+//! use secrecy::SecretString;
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! let builder = InMemoryBuilder::new();
+//! let clock = builder.clock_handle();
+//! let app = builder.build().expect("valid defaults");
+//!
+//! let password = NewPassword::parse(SecretString::from("correct horse battery"), Some("alice")).unwrap();
+//! app.register(Username::parse("alice").unwrap(), password).await.unwrap();
+//! let login = LoginRequest {
+//!     username: "alice".into(),
+//!     password: SecretString::from("correct horse battery"),
+//!     client: None,
+//! };
+//! let pair = app.login(login).await.unwrap();
+//! assert!(app.authenticate(&pair.access_token).is_ok());
+//!
+//! // Time only moves when the test says so.
+//! clock.advance(time::Duration::minutes(16));
+//! assert!(app.authenticate(&pair.access_token).is_err());
+//! # }
+//! ```
+//!
+//! To serve the real HTTP API over it, hand the result to
+//! `gatehouse_api::server::start(Arc::new(app), &HttpSettings { port: 0, .. })`.
+
+use std::marker::PhantomData;
+
+use aws_lc_rs::{rand::SystemRandom, signature::Ed25519KeyPair};
+use gatehouse_application::{
+    Adapters, Gatehouse, RevocationList,
+    ports::{Clock, HashError},
+};
+use gatehouse_domain::TokenPolicy;
+use time::OffsetDateTime;
+
+use crate::{
+    Argon2Hasher, Argon2Settings, FixedClock, HmacRefreshTokens, JwtCodec, MemoryLoginThrottle, MemorySessionStore,
+    MemoryUserStore, SigningKey, UuidV7Ids, jwt_codec::KeyError, refresh_tokens::KeyTooShort,
+};
+
+/// The in-memory adapter set, generic over the clock (a [`FixedClock`]
+/// unless the builder is given another).
+#[derive(Debug)]
+pub struct InMemory<C = FixedClock>(PhantomData<C>);
+
+impl<C: Clock> Adapters for InMemory<C> {
+    type Users = MemoryUserStore;
+    type Sessions = MemorySessionStore;
+    type Hasher = Argon2Hasher;
+    type Tokens = JwtCodec;
+    type Refresh = HmacRefreshTokens;
+    type Clock = C;
+    type Ids = UuidV7Ids;
+    type Throttle = MemoryLoginThrottle;
+}
+
+/// Why [`InMemoryBuilder::build`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("password hasher: {0}")]
+    Hasher(#[from] HashError),
+    #[error("signing key: {0}")]
+    Key(#[from] KeyError),
+    #[error("refresh token key: {0}")]
+    RefreshKey(#[from] KeyTooShort),
+    #[error("could not generate a key")]
+    Random,
+}
+
+/// Builds a [`Gatehouse`] over in-memory adapters; see the module docs.
+#[derive(Debug)]
+pub struct InMemoryBuilder<C = FixedClock> {
+    users: MemoryUserStore,
+    sessions: MemorySessionStore,
+    clock: C,
+    policy: TokenPolicy,
+    argon2: Argon2Settings,
+    throttle: MemoryLoginThrottle,
+    tokens: Option<JwtCodec>,
+    refresh: Option<HmacRefreshTokens>,
+}
+
+impl Default for InMemoryBuilder<FixedClock> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl InMemoryBuilder<FixedClock> {
+    /// The defaults described in the module docs.
+    pub fn new() -> Self {
+        Self {
+            users: MemoryUserStore::new(),
+            sessions: MemorySessionStore::new(),
+            clock: FixedClock::new(OffsetDateTime::now_utc()),
+            policy: TokenPolicy::default(),
+            argon2: Argon2Settings::insecure_fast_for_tests(),
+            throttle: MemoryLoginThrottle::disabled(),
+            tokens: None,
+            refresh: None,
+        }
+    }
+
+    /// A handle on the fixed clock (clones share the time): advance it to
+    /// expire tokens and sessions without sleeping.
+    pub fn clock_handle(&self) -> FixedClock {
+        self.clock.clone()
+    }
+}
+
+impl<C: Clock> InMemoryBuilder<C> {
+    /// Uses another clock, e.g. `SystemClock` for a server driven in real time.
+    pub fn clock<D: Clock>(self, clock: D) -> InMemoryBuilder<D> {
+        InMemoryBuilder {
+            users: self.users,
+            sessions: self.sessions,
+            clock,
+            policy: self.policy,
+            argon2: self.argon2,
+            throttle: self.throttle,
+            tokens: self.tokens,
+            refresh: self.refresh,
+        }
+    }
+
+    /// Uses these stores; pass clones of another app's stores to build a
+    /// second instance on the same "database".
+    #[must_use]
+    pub fn stores(mut self, users: MemoryUserStore, sessions: MemorySessionStore) -> Self {
+        self.users = users;
+        self.sessions = sessions;
+        self
+    }
+
+    #[must_use]
+    pub fn policy(mut self, policy: TokenPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// argon2id costs (the default is the cheapest argon2 accepts).
+    #[must_use]
+    pub fn argon2(mut self, settings: Argon2Settings) -> Self {
+        self.argon2 = settings;
+        self
+    }
+
+    /// Login throttling (off by default).
+    #[must_use]
+    pub fn throttle(mut self, throttle: MemoryLoginThrottle) -> Self {
+        self.throttle = throttle;
+        self
+    }
+
+    /// The token codec (default: a fresh Ed25519 key). Share one codec's
+    /// key between instances with `JwtCodec::new(&key)` on each.
+    #[must_use]
+    pub fn tokens(mut self, codec: JwtCodec) -> Self {
+        self.tokens = Some(codec);
+        self
+    }
+
+    /// The refresh token adapter (default: a fresh random key).
+    #[must_use]
+    pub fn refresh_tokens(mut self, refresh: HmacRefreshTokens) -> Self {
+        self.refresh = Some(refresh);
+        self
+    }
+
+    /// The application.
+    ///
+    /// # Errors
+    /// [`BuildError`] for argon2 settings or keys that cannot work.
+    pub fn build(self) -> Result<Gatehouse<InMemory<C>>, BuildError> {
+        let tokens = match self.tokens {
+            Some(codec) => codec,
+            None => {
+                let der = Ed25519KeyPair::generate_pkcs8v1(&SystemRandom::new()).map_err(|_| BuildError::Random)?;
+                JwtCodec::new(&SigningKey::Ed25519 { pkcs8_der: der.as_ref().to_vec() })?
+            }
+        };
+        let refresh = match self.refresh {
+            Some(refresh) => refresh,
+            None => {
+                let mut key = [0u8; 32];
+                aws_lc_rs::rand::fill(&mut key).map_err(|_| BuildError::Random)?;
+                HmacRefreshTokens::new(&key)?
+            }
+        };
+        Ok(Gatehouse {
+            users: self.users,
+            sessions: self.sessions,
+            hasher: Argon2Hasher::new(self.argon2)?,
+            tokens,
+            refresh,
+            clock: self.clock,
+            ids: UuidV7Ids,
+            throttle: self.throttle,
+            policy: self.policy,
+            revocations: RevocationList::default(),
+        })
+    }
+}
