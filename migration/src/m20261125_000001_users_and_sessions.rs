@@ -61,6 +61,19 @@ impl MigrationTrait for Migration {
                 Index::create().name("ux_users_username").table(Users::Table).col(Users::Username).unique().to_owned(),
             )
             .await?;
+        // The last-admin rule locks the active admins; with this index a
+        // locking read touches only their rows (on MySQL, an unindexed
+        // locking read locks every row and gap of the table).
+        manager
+            .create_index(
+                Index::create()
+                    .name("ix_users_role_disabled")
+                    .table(Users::Table)
+                    .col(Users::Role)
+                    .col(Users::Disabled)
+                    .to_owned(),
+            )
+            .await?;
         manager
             .create_table(
                 Table::create()
@@ -94,6 +107,16 @@ impl MigrationTrait for Migration {
                     .name("ix_sessions_expires_at")
                     .table(Sessions::Table)
                     .col(Sessions::ExpiresAt)
+                    .to_owned(),
+            )
+            .await?;
+        // The purge deletes sessions revoked long ago.
+        manager
+            .create_index(
+                Index::create()
+                    .name("ix_sessions_revoked_at")
+                    .table(Sessions::Table)
+                    .col(Sessions::RevokedAt)
                     .to_owned(),
             )
             .await?;

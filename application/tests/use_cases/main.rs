@@ -11,6 +11,7 @@ macro_rules! assert_err {
     }};
 }
 
+mod admin;
 mod authenticate;
 mod login;
 mod logout;
