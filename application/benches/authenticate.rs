@@ -12,28 +12,12 @@
 use std::{hint::black_box, time::Instant};
 
 use gatehouse_application::{
-    Adapters, Gatehouse, LoginRequest, RevocationList,
+    LoginRequest,
     ports::{Clock, TokenCodec},
 };
-use gatehouse_domain::{NewPassword, Revocation, SessionId, TokenPolicy, UserId, Username};
-use gatehouse_infrastructure::{
-    Argon2Hasher, Argon2Settings, HmacRefreshTokens, JwtCodec, MemoryLoginThrottle, MemorySessionStore,
-    MemoryUserStore, SigningKey, SystemClock, UuidV7Ids,
-};
+use gatehouse_domain::{NewPassword, Revocation, SessionId, UserId, Username};
+use gatehouse_infrastructure::{SystemClock, testkit::InMemoryBuilder};
 use secrecy::SecretString;
-
-struct Bench;
-
-impl Adapters for Bench {
-    type Users = MemoryUserStore;
-    type Sessions = MemorySessionStore;
-    type Hasher = Argon2Hasher;
-    type Tokens = JwtCodec;
-    type Refresh = HmacRefreshTokens;
-    type Clock = SystemClock;
-    type Ids = UuidV7Ids;
-    type Throttle = MemoryLoginThrottle;
-}
 
 const ROUNDS: u32 = 20_000;
 
@@ -52,20 +36,9 @@ fn per_call(label: &str, mut f: impl FnMut()) -> f64 {
 
 fn main() {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-    let der =
-        aws_lc_rs::signature::Ed25519KeyPair::generate_pkcs8v1(&aws_lc_rs::rand::SystemRandom::new()).expect("key");
-    let app = Gatehouse::<Bench> {
-        users: MemoryUserStore::new(),
-        sessions: MemorySessionStore::new(),
-        hasher: Argon2Hasher::new(Argon2Settings::insecure_fast_for_tests()).expect("hasher"),
-        tokens: JwtCodec::new(&SigningKey::Ed25519 { pkcs8_der: der.as_ref().to_vec() }).expect("codec"),
-        refresh: HmacRefreshTokens::new(&[7; 32]).expect("refresh"),
-        clock: SystemClock,
-        ids: UuidV7Ids,
-        throttle: MemoryLoginThrottle::disabled(),
-        policy: TokenPolicy::default(),
-        revocations: RevocationList::default(),
-    };
+    // The public test kit: in-memory stores, cheap argon2id, fresh keys;
+    // the real clock, since tokens are checked against it.
+    let app = InMemoryBuilder::new().clock(SystemClock).build().expect("app");
     let token = runtime.block_on(async {
         let password = NewPassword::parse(SecretString::from("bench password 1"), None).expect("password");
         app.register(Username::parse("bench").expect("name"), password).await.expect("register");
