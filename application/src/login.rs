@@ -6,7 +6,7 @@ use time::Duration;
 
 use crate::{
     Adapters, Gatehouse,
-    ports::{Clock, HashError, LoginThrottle, PasswordHasher, StoreError, TokenError, UserStore},
+    ports::{Clock, HashError, LoginThrottle, PasswordHasher, RevokeScope, StoreError, TokenError, UserStore},
 };
 
 /// What a client presents to log in.
@@ -105,6 +105,21 @@ impl<A: Adapters> Gatehouse<A> {
         }
 
         let pair = self.open_session(&user, now).await?;
+        // An admin may have changed or removed the account while the password
+        // was being verified; that change revoked the sessions that existed
+        // then, not this one. Read the account again and undo the session if
+        // it no longer matches what the token says.
+        match self.users.find_by_id(user.id).await? {
+            Some(current) if current.role == user.role && current.is_active() => {}
+            current => {
+                self.revoke(RevokeScope::Session(pair.session_id)).await?;
+                tracing::info!(user_id = %user.id, outcome = "changed_during_login", "login refused");
+                return Err(match current {
+                    Some(current) if !current.is_active() => LoginError::AccountDisabled,
+                    _ => LoginError::InvalidCredentials,
+                });
+            }
+        }
         tracing::info!(user_id = %user.id, session_id = %pair.session_id, outcome = "success", "login");
         Ok(pair)
     }
