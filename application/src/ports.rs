@@ -2,9 +2,8 @@
 //!
 //! Each method documents what an adapter MUST do. Adapters implement the
 //! methods as plain `async fn`. The store adapters shipped with Gatehouse
-//! pass the same contract suites in `tests/` (in memory, SQLite and
-//! PostgreSQL; MySQL is accepted by the sea-orm adapter but not yet in the
-//! test matrix).
+//! pass the same contract suites in `tests/`: in memory, SQLite,
+//! PostgreSQL and MySQL/MariaDB.
 
 use std::future::Future;
 

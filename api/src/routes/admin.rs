@@ -173,10 +173,11 @@ pub async fn change<A: Adapters>(
     let principal = principal(&app, &req)?;
     principal.require(gatehouse_domain::Permission::Administer)?;
     let id = user_id(&id)?;
+    let body_had_fields = body.0.contains_key("role") || body.0.contains_key("disabled");
     let mut fields = Fields::new(body);
-    let role = fields.optional_string("role");
+    let raw_role = fields.optional_string("role");
     let disabled = fields.optional_bool("disabled");
-    let role = match role.as_deref().map(str::parse::<Role>) {
+    let role = match raw_role.as_deref().map(str::parse::<Role>) {
         Some(Ok(role)) => Some(role),
         Some(Err(_)) => {
             fields.reject("role", "invalid_value", "role must be admin or user.");
@@ -184,7 +185,7 @@ pub async fn change<A: Adapters>(
         }
         None => None,
     };
-    if role.is_none() && disabled.is_none() {
+    if raw_role.is_none() && disabled.is_none() && !body_had_fields {
         fields.reject("role", "required", "Send role, disabled, or both.");
     }
     fields.finish()?;
