@@ -155,12 +155,57 @@ fn sqlite_path(url: &str) -> Option<&str> {
 /// Maps a sea-orm error to the ports' language: connection trouble is
 /// "unavailable" (503, retry later), anything else internal (500).
 pub(crate) fn map_err(e: DbErr) -> StoreError {
+    if is_deadlock(&e) {
+        return StoreError::Internal(format!("{DEADLOCK}{e}"));
+    }
     match e {
         DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => StoreError::Unavailable(e.to_string()),
         DbErr::Exec(ref runtime) | DbErr::Query(ref runtime) if is_connection_error(runtime) => {
             StoreError::Unavailable(e.to_string())
         }
         other => StoreError::Internal(other.to_string()),
+    }
+}
+
+/// Marks a [`StoreError`] whose transaction the database aborted to break a
+/// deadlock (or a serialisation failure): safe to run again from the start.
+const DEADLOCK: &str = "transaction aborted (deadlock): ";
+
+fn is_deadlock(e: &DbErr) -> bool {
+    if let DbErr::Exec(sea_orm::RuntimeErr::SqlxError(e)) | DbErr::Query(sea_orm::RuntimeErr::SqlxError(e)) = e
+        && let sea_orm::sqlx::Error::Database(db) = &**e
+    {
+        // 40001: MySQL/MariaDB deadlock (1213) and PostgreSQL serialisation
+        // failure; 40P01: PostgreSQL deadlock.
+        return matches!(db.code().as_deref(), Some("40001" | "40P01"));
+    }
+    false
+}
+
+/// Runs a write transaction again (up to a few times) when the database
+/// aborted it to break a deadlock. InnoDB can deadlock even with a fixed lock
+/// order, through the gap locks of a locking index scan; the database tells
+/// the loser to "try restarting transaction", which this does.
+/// `store_error` picks the store failure out of the caller's error type.
+pub(crate) async fn retry_on_deadlock<T, E, F, Fut>(
+    store_error: fn(&E) -> Option<&StoreError>,
+    mut attempt: F,
+) -> Result<T, E>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        match attempt().await {
+            Err(e)
+                if tries < 5 && matches!(store_error(&e), Some(StoreError::Internal(m)) if m.starts_with(DEADLOCK)) =>
+            {
+                tracing::debug!(tries, "transaction aborted by a deadlock; retrying");
+            }
+            other => return other,
+        }
     }
 }
 

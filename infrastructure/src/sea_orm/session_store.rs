@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 
 use super::{
     entities::{session_revocations, sessions},
-    from_micros, map_err, to_micros,
+    from_micros, map_err, retry_on_deadlock, to_micros,
 };
 
 /// Sessions in the `sessions` table, revocations in `session_revocations`.
@@ -130,6 +130,68 @@ impl SessionStore for SeaOrmSessionStore {
         at: OffsetDateTime,
         relevant_until: OffsetDateTime,
     ) -> Result<Vec<Revocation>, StoreError> {
+        retry_on_deadlock(|e| Some(e), || self.revoke_once(scope, at, relevant_until)).await
+    }
+
+    #[tracing::instrument(skip_all, fields(user_id = %user))]
+    async fn list_live(&self, user: UserId, now: OffsetDateTime) -> Result<Vec<Session>, StoreError> {
+        sessions::Entity::find()
+            .filter(sessions::Column::UserId.eq(user.as_uuid()))
+            .filter(sessions::Column::RevokedAt.is_null())
+            .filter(sessions::Column::ExpiresAt.gt(to_micros(now)))
+            .order_by_desc(sessions::Column::CreatedAt)
+            .order_by_desc(sessions::Column::Id)
+            .all(&self.conn)
+            .await
+            .map_err(map_err)?
+            .into_iter()
+            .map(Session::try_from)
+            .collect()
+    }
+
+    async fn revocations_since(
+        &self,
+        since: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<Vec<Revocation>, StoreError> {
+        session_revocations::Entity::find()
+            .filter(session_revocations::Column::RevokedAt.gte(to_micros(since)))
+            .filter(session_revocations::Column::RelevantUntil.gt(to_micros(now)))
+            .all(&self.conn)
+            .await
+            .map_err(map_err)?
+            .into_iter()
+            .map(Revocation::try_from)
+            .collect()
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn purge(&self, now: OffsetDateTime, revoked_before: OffsetDateTime) -> Result<u64, StoreError> {
+        let sessions = sessions::Entity::delete_many()
+            .filter(
+                Condition::any()
+                    .add(sessions::Column::ExpiresAt.lte(to_micros(now)))
+                    .add(sessions::Column::RevokedAt.lt(to_micros(revoked_before))),
+            )
+            .exec(&self.conn)
+            .await
+            .map_err(map_err)?;
+        let revocations = session_revocations::Entity::delete_many()
+            .filter(session_revocations::Column::RelevantUntil.lte(to_micros(now)))
+            .exec(&self.conn)
+            .await
+            .map_err(map_err)?;
+        Ok(sessions.rows_affected + revocations.rows_affected)
+    }
+}
+
+impl SeaOrmSessionStore {
+    async fn revoke_once(
+        &self,
+        scope: RevokeScope,
+        at: OffsetDateTime,
+        relevant_until: OffsetDateTime,
+    ) -> Result<Vec<Revocation>, StoreError> {
         // SQLite: a deferred transaction that reads first cannot wait for
         // the write lock (SQLITE_BUSY, "database is locked", regardless of
         // the busy timeout), so take it up front. PostgreSQL and MySQL: lock
@@ -190,56 +252,5 @@ impl SessionStore for SeaOrmSessionStore {
                 relevant_until,
             })
             .collect())
-    }
-
-    #[tracing::instrument(skip_all, fields(user_id = %user))]
-    async fn list_live(&self, user: UserId, now: OffsetDateTime) -> Result<Vec<Session>, StoreError> {
-        sessions::Entity::find()
-            .filter(sessions::Column::UserId.eq(user.as_uuid()))
-            .filter(sessions::Column::RevokedAt.is_null())
-            .filter(sessions::Column::ExpiresAt.gt(to_micros(now)))
-            .order_by_desc(sessions::Column::CreatedAt)
-            .order_by_desc(sessions::Column::Id)
-            .all(&self.conn)
-            .await
-            .map_err(map_err)?
-            .into_iter()
-            .map(Session::try_from)
-            .collect()
-    }
-
-    async fn revocations_since(
-        &self,
-        since: OffsetDateTime,
-        now: OffsetDateTime,
-    ) -> Result<Vec<Revocation>, StoreError> {
-        session_revocations::Entity::find()
-            .filter(session_revocations::Column::RevokedAt.gte(to_micros(since)))
-            .filter(session_revocations::Column::RelevantUntil.gt(to_micros(now)))
-            .all(&self.conn)
-            .await
-            .map_err(map_err)?
-            .into_iter()
-            .map(Revocation::try_from)
-            .collect()
-    }
-
-    #[tracing::instrument(skip_all)]
-    async fn purge(&self, now: OffsetDateTime, revoked_before: OffsetDateTime) -> Result<u64, StoreError> {
-        let sessions = sessions::Entity::delete_many()
-            .filter(
-                Condition::any()
-                    .add(sessions::Column::ExpiresAt.lte(to_micros(now)))
-                    .add(sessions::Column::RevokedAt.lt(to_micros(revoked_before))),
-            )
-            .exec(&self.conn)
-            .await
-            .map_err(map_err)?;
-        let revocations = session_revocations::Entity::delete_many()
-            .filter(session_revocations::Column::RelevantUntil.lte(to_micros(now)))
-            .exec(&self.conn)
-            .await
-            .map_err(map_err)?;
-        Ok(sessions.rows_affected + revocations.rows_affected)
     }
 }

@@ -9,7 +9,7 @@ use sea_orm::{
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{begin_write, entities::users, from_micros, map_err, to_micros};
+use super::{begin_write, entities::users, from_micros, map_err, retry_on_deadlock, to_micros};
 
 /// Users in the `users` table.
 #[derive(Debug, Clone)]
@@ -36,6 +36,13 @@ impl TryFrom<users::Model> for User {
             disabled: row.disabled,
             created_at: from_micros(row.created_at)?,
         })
+    }
+}
+
+fn store_error(e: &ChangeUserError) -> Option<&StoreError> {
+    match e {
+        ChangeUserError::Store(e) => Some(e),
+        ChangeUserError::NotFound | ChangeUserError::LastAdmin => None,
     }
 }
 
@@ -143,6 +150,21 @@ impl UserStore for SeaOrmUserStore {
 
     #[tracing::instrument(skip_all, fields(user_id = %id))]
     async fn update(&self, id: UserId, change: UserChange, at: OffsetDateTime) -> Result<User, ChangeUserError> {
+        retry_on_deadlock(store_error, || self.update_once(id, change, at)).await
+    }
+
+    #[tracing::instrument(skip_all, fields(user_id = %id))]
+    async fn delete(&self, id: UserId) -> Result<(), ChangeUserError> {
+        retry_on_deadlock(store_error, || self.delete_once(id)).await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.conn.execute_unprepared("SELECT 1").await.map(|_| ()).map_err(map_err)
+    }
+}
+
+impl SeaOrmUserStore {
+    async fn update_once(&self, id: UserId, change: UserChange, at: OffsetDateTime) -> Result<User, ChangeUserError> {
         let txn = begin_write(&self.conn).await?;
         // Lock order: the admin rows first, then the target, in every
         // transaction, so two admins changing each other queue instead of
@@ -168,8 +190,7 @@ impl UserStore for SeaOrmUserStore {
         Ok(User { role, disabled, ..current })
     }
 
-    #[tracing::instrument(skip_all, fields(user_id = %id))]
-    async fn delete(&self, id: UserId) -> Result<(), ChangeUserError> {
+    async fn delete_once(&self, id: UserId) -> Result<(), ChangeUserError> {
         let txn = begin_write(&self.conn).await?;
         let admins = lock_active_admins(&txn).await?;
         let current = find_locked(&txn, id).await?.ok_or(ChangeUserError::NotFound)?;
@@ -179,9 +200,5 @@ impl UserStore for SeaOrmUserStore {
         users::Entity::delete_by_id(id.as_uuid()).exec(&txn).await.map_err(map_err)?;
         txn.commit().await.map_err(map_err)?;
         Ok(())
-    }
-
-    async fn ping(&self) -> Result<(), StoreError> {
-        self.conn.execute_unprepared("SELECT 1").await.map(|_| ()).map_err(map_err)
     }
 }
