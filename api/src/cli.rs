@@ -30,11 +30,23 @@ pub enum Command {
         #[command(subcommand)]
         action: UserAction,
     },
+    /// The audit trail.
+    Audit {
+        #[command(subcommand)]
+        action: AuditAction,
+    },
     /// Manage signing keys.
     Keys {
         #[command(subcommand)]
         action: KeysAction,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditAction {
+    /// Walk the hash chain from the first event and report the first
+    /// altered or missing one (exit code 1 when the chain is broken).
+    Verify,
 }
 
 #[derive(Debug, Subcommand)]
@@ -104,6 +116,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Serve => serve(&settings).await,
         Command::Migrate { action } => migrate(&settings, action).await,
         Command::Keys { action } => keys(&action),
+        Command::Audit { action: AuditAction::Verify } => verify_audit(&settings).await,
         Command::User { action: UserAction::Create { username, role, password_stdin: _ } } => {
             let user = create_user(&settings, &username, &role, read_password()?).await?;
             println!("created {} {} ({})", user.role, user.username, user.id);
@@ -186,6 +199,36 @@ fn keys(action: &KeysAction) -> Result<(), CliError> {
         }
     }
     Ok(())
+}
+
+/// `gatehouse audit verify`: walks the chain from the first event; `Ok`
+/// when intact, else the one-line report of the first broken event.
+///
+/// # Errors
+/// [`CliError::Failed`] naming the first missing, unlinked or altered event.
+pub async fn verify_audit(settings: &Settings) -> Result<(), CliError> {
+    use gatehouse_application::ports::{AuditLog, ChainBreak};
+    let db = compose::connect(settings).await?;
+    let report =
+        db.audit().verify().await.map_err(|e| CliError::Failed(format!("cannot read the audit trail: {e}")))?;
+    db.close().await;
+    match report.first_break {
+        None => {
+            println!("audit chain intact: {} events", report.checked);
+            Ok(())
+        }
+        Some(broken) => {
+            let (seq, what) = match broken {
+                ChainBreak::Missing { seq } => (seq, "is missing"),
+                ChainBreak::BrokenLink { seq } => (seq, "does not link to the event before it"),
+                ChainBreak::Altered { seq } => (seq, "was altered"),
+            };
+            Err(CliError::Failed(format!(
+                "audit chain broken: event {seq} {what} ({} events before it verified)",
+                report.checked
+            )))
+        }
+    }
 }
 
 async fn migrate(settings: &Settings, action: MigrateAction) -> Result<(), CliError> {

@@ -5,7 +5,7 @@ use gatehouse_application::RevocationList;
 use gatehouse_application::{Adapters, Gatehouse};
 use gatehouse_domain::TokenPolicy;
 use gatehouse_infrastructure::{
-    Argon2Hasher, Argon2Settings, Database, HmacRefreshTokens, JwtCodec, KeyState, MemoryLoginThrottle,
+    Argon2Hasher, Argon2Settings, Database, HmacRefreshTokens, JwtCodec, KeyState, MemoryLoginThrottle, SeaOrmAuditLog,
     SeaOrmSessionStore, SeaOrmUserStore, SigningKey, SystemClock, UuidV7Ids, key_file, sea_orm::DatabaseSettings,
 };
 use secrecy::ExposeSecret;
@@ -26,6 +26,7 @@ impl Adapters for Production {
     type Clock = SystemClock;
     type Ids = UuidV7Ids;
     type Throttle = MemoryLoginThrottle;
+    type Audit = SeaOrmAuditLog;
 }
 
 /// The token policy the settings describe.
@@ -138,6 +139,7 @@ pub fn build(settings: &Settings, db: &Database) -> Result<Gatehouse<Production>
             settings.rate_limit.login_failures,
             Duration::seconds(settings.rate_limit.window_seconds),
         ),
+        audit: db.audit(),
         policy: token_policy(settings),
         revocations: RevocationList::default(),
     })

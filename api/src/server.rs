@@ -52,7 +52,7 @@ pub struct RunningServer {
         routes::auth::register, routes::auth::login, routes::auth::protected, routes::auth::admin, routes::auth::me,
         routes::sessions::refresh, routes::sessions::logout, routes::sessions::list, routes::sessions::revoke,
         routes::sessions::change_password,
-        routes::admin::list, routes::admin::get, routes::admin::change, routes::admin::delete,
+        routes::admin::list, routes::admin::get, routes::admin::change, routes::admin::delete, routes::admin::audit,
         routes::jwks::jwks, routes::health::live, routes::health::ready,
     ),
     components(schemas(error::Problem, error::FieldError)),

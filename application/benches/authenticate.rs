@@ -41,7 +41,7 @@ fn main() {
     let app = InMemoryBuilder::new().clock(SystemClock).build().expect("app");
     let token = runtime.block_on(async {
         let password = NewPassword::parse(SecretString::from("bench password 1"), None).expect("password");
-        app.register(Username::parse("bench").expect("name"), password).await.expect("register");
+        app.register(Username::parse("bench").expect("name"), password, None).await.expect("register");
         let request =
             LoginRequest { username: "bench".into(), password: SecretString::from("bench password 1"), client: None };
         app.login(request).await.expect("login").access_token

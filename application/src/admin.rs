@@ -2,7 +2,7 @@
 //! delete. Every change revokes the user's sessions; the last active admin
 //! can be neither demoted, disabled nor deleted.
 
-use gatehouse_domain::{Permission, Role, User, UserId};
+use gatehouse_domain::{AuditAction, Permission, Role, User, UserId};
 
 use crate::{
     Adapters, AuthError, Gatehouse, Principal,
@@ -89,7 +89,21 @@ impl<A: Adapters> Gatehouse<A> {
     #[tracing::instrument(skip_all, fields(admin = %principal.user_id, user_id = %id, ?change))]
     pub async fn change_user(&self, principal: &Principal, id: UserId, change: UserChange) -> Result<User, AdminError> {
         principal.require(Permission::Administer)?;
-        let user = self.users.update(id, change, self.clock.now()).await?;
+        let now = self.clock.now();
+        let action = match change.disabled {
+            Some(true) => AuditAction::Disable,
+            Some(false) => AuditAction::Enable,
+            None => AuditAction::RoleChange,
+        };
+        let mut detail = Vec::new();
+        if let Some(role) = change.role {
+            detail.push(format!("role={role}"));
+        }
+        if let Some(disabled) = change.disabled {
+            detail.push(format!("disabled={disabled}"));
+        }
+        let audit = principal.event(now, action, Some(id), Some(detail.join(" ")));
+        let user = self.users.update_audited(id, change, now, Some(&audit)).await?;
         self.revoke(RevokeScope::User(id)).await?;
         tracing::info!(role = %user.role, disabled = user.disabled, "user changed; sessions revoked");
         Ok(user)
@@ -112,7 +126,13 @@ impl<A: Adapters> Gatehouse<A> {
         // Revoke first: the revocation records must exist before the
         // session rows go with the user.
         self.revoke(RevokeScope::User(id)).await?;
-        self.users.delete(id).await?;
+        let audit = principal.event(
+            self.clock.now(),
+            AuditAction::Delete,
+            Some(id),
+            Some(format!("username={}", user.username)),
+        );
+        self.users.delete_audited(id, Some(&audit)).await?;
         tracing::info!("user deleted; sessions revoked");
         Ok(())
     }

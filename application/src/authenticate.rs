@@ -1,6 +1,8 @@
 //! Authenticate a bearer token, and what an authenticated principal may do.
 
-use gatehouse_domain::{ClaimsError, Permission, Role, SessionId, User, UserId, Username};
+use gatehouse_domain::{
+    AuditAction, AuditEvent, AuditOutcome, ClaimsError, Permission, Role, SessionId, User, UserId, Username,
+};
 
 use crate::{
     Adapters, Gatehouse,
@@ -14,6 +16,8 @@ pub struct Principal {
     pub username: Username,
     pub role: Role,
     pub session_id: SessionId,
+    /// The client's address, for the audit trail; set by the transport.
+    pub client: Option<String>,
 }
 
 /// Why a bearer token was refused, or a principal may not proceed.
@@ -64,7 +68,13 @@ impl<A: Adapters> Gatehouse<A> {
         if self.revocations.is_revoked(claims.sid) {
             return Err(AuthError::Revoked);
         }
-        Ok(Principal { user_id: claims.sub, username: claims.username, role: claims.role, session_id: claims.sid })
+        Ok(Principal {
+            user_id: claims.sub,
+            username: claims.username,
+            role: claims.role,
+            session_id: claims.sid,
+            client: None,
+        })
     }
 
     /// The principal's account, as stored now.
@@ -80,6 +90,25 @@ impl<A: Adapters> Gatehouse<A> {
 }
 
 impl Principal {
+    /// A successful audit event acted by this principal.
+    pub fn event(
+        &self,
+        at: time::OffsetDateTime,
+        action: AuditAction,
+        subject: Option<UserId>,
+        detail: Option<String>,
+    ) -> AuditEvent {
+        AuditEvent {
+            occurred_at: at,
+            action,
+            outcome: AuditOutcome::Success,
+            actor: Some(self.user_id),
+            subject,
+            client: self.client.clone(),
+            detail,
+        }
+    }
+
     /// Whether the principal's role grants `permission`.
     ///
     /// # Errors

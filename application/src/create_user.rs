@@ -1,7 +1,10 @@
 //! Register and create users.
 
+use gatehouse_domain::{AuditAction, AuditOutcome};
+
 use crate::{
     Adapters, Gatehouse,
+    audit::event,
     ports::{Clock, HashError, IdSource, InsertUserError, PasswordHasher, StoreError, UserStore},
 };
 use gatehouse_domain::{NewPassword, Role, User, UserId, Username};
@@ -24,8 +27,13 @@ impl<A: Adapters> Gatehouse<A> {
     /// [`CreateUserError::UsernameTaken`] when the name is taken (also when
     /// another registration of it wins a race).
     #[tracing::instrument(skip_all, fields(username = %username))]
-    pub async fn register(&self, username: Username, password: NewPassword) -> Result<User, CreateUserError> {
-        self.create_user(username, password, Role::User).await
+    pub async fn register(
+        &self,
+        username: Username,
+        password: NewPassword,
+        client: Option<&str>,
+    ) -> Result<User, CreateUserError> {
+        self.create(username, password, Role::User, client, None).await
     }
 
     /// Creates a user with any role (the command line's `user create`).
@@ -39,6 +47,17 @@ impl<A: Adapters> Gatehouse<A> {
         password: NewPassword,
         role: Role,
     ) -> Result<User, CreateUserError> {
+        self.create(username, password, role, None, Some(format!("via=cli role={role}"))).await
+    }
+
+    async fn create(
+        &self,
+        username: Username,
+        password: NewPassword,
+        role: Role,
+        client: Option<&str>,
+        detail: Option<String>,
+    ) -> Result<User, CreateUserError> {
         let password_hash = self.hasher.hash(password.into_secret()).await?;
         let user = User {
             id: UserId::from_uuid(self.ids.new_id()),
@@ -49,7 +68,9 @@ impl<A: Adapters> Gatehouse<A> {
             // Stores keep microseconds; so does every answer about the user.
             created_at: truncate_to_micros(self.clock.now()),
         };
-        self.users.insert(&user).await.map_err(|e| match e {
+        let audit =
+            event(user.created_at, AuditAction::Register, AuditOutcome::Success, None, Some(user.id), client, detail);
+        self.users.insert_audited(&user, Some(&audit)).await.map_err(|e| match e {
             InsertUserError::UsernameTaken => CreateUserError::UsernameTaken,
             InsertUserError::Store(e) => CreateUserError::Store(e),
         })?;

@@ -8,6 +8,7 @@
 //! clock and a cheap hasher.
 
 pub mod admin;
+pub mod audit;
 pub mod authenticate;
 pub mod create_user;
 pub mod login;
@@ -17,6 +18,7 @@ pub mod revocations;
 pub mod sessions;
 
 pub use admin::{AdminError, UserPage};
+pub use audit::AuditPage;
 pub use authenticate::{AuthError, Principal};
 pub use create_user::CreateUserError;
 pub use login::{LoginError, LoginRequest, TokenPair};
@@ -25,7 +27,9 @@ pub use revocations::RevocationList;
 pub use sessions::{LogoutScope, RefreshError, RevokeSessionError, SessionView};
 
 use gatehouse_domain::TokenPolicy;
-use ports::{Clock, IdSource, LoginThrottle, PasswordHasher, RefreshTokens, SessionStore, TokenCodec, UserStore};
+use ports::{
+    AuditLog, Clock, IdSource, LoginThrottle, PasswordHasher, RefreshTokens, SessionStore, TokenCodec, UserStore,
+};
 
 /// The set of adapter types an application is built from.
 pub trait Adapters: Send + Sync + 'static {
@@ -37,6 +41,7 @@ pub trait Adapters: Send + Sync + 'static {
     type Clock: Clock;
     type Ids: IdSource;
     type Throttle: LoginThrottle;
+    type Audit: AuditLog;
 }
 
 /// The application: adapters plus policy. Cheap to share behind an `Arc`.
@@ -50,6 +55,10 @@ pub struct Gatehouse<A: Adapters> {
     pub clock: A::Clock,
     pub ids: A::Ids,
     pub throttle: A::Throttle,
+    /// The audit trail: reads, and events that go with no stored change.
+    /// Changes append their events through the stores, in the same
+    /// transaction.
+    pub audit: A::Audit,
     pub policy: TokenPolicy,
     /// Revoked sessions, kept in memory for the hot path.
     pub revocations: RevocationList,

@@ -1,12 +1,15 @@
 //! Log in: check the password, open a session, issue a token pair.
 
-use gatehouse_domain::{SessionId, Username};
+use gatehouse_domain::{AuditAction, AuditOutcome, SessionId, Username};
 use secrecy::SecretString;
 use time::Duration;
 
 use crate::{
     Adapters, Gatehouse,
-    ports::{Clock, HashError, LoginThrottle, PasswordHasher, RevokeScope, StoreError, TokenError, UserStore},
+    audit::event,
+    ports::{
+        AuditLog, Clock, HashError, LoginThrottle, PasswordHasher, RevokeScope, StoreError, TokenError, UserStore,
+    },
 };
 
 /// What a client presents to log in.
@@ -83,12 +86,20 @@ impl<A: Adapters> Gatehouse<A> {
             }
             Err(e) => return Err(LoginError::Hash(e)),
         };
+        let client = request.client.as_deref();
         let user = match user {
             Some(user) if verified => user,
-            _ => {
+            user => {
                 for key in &keys {
                     self.throttle.record_failure(key, now);
                 }
+                let (subject, detail) = match &user {
+                    Some(user) => (Some(user.id), "wrong_password"),
+                    None => (None, "unknown_user"),
+                };
+                let audit =
+                    event(now, AuditAction::Login, AuditOutcome::Failure, None, subject, client, Some(detail.into()));
+                self.audit.append(&audit).await?;
                 tracing::info!(outcome = "invalid_credentials", "login refused");
                 return Err(LoginError::InvalidCredentials);
             }
@@ -100,11 +111,14 @@ impl<A: Adapters> Gatehouse<A> {
             self.throttle.reset(user_key);
         }
         if !user.is_active() {
+            let detail = Some("account_disabled".to_owned());
+            let audit = event(now, AuditAction::Login, AuditOutcome::Failure, None, Some(user.id), client, detail);
+            self.audit.append(&audit).await?;
             tracing::info!(user_id = %user.id, outcome = "account_disabled", "login refused");
             return Err(LoginError::AccountDisabled);
         }
 
-        let pair = self.open_session(&user, now).await?;
+        let pair = self.open_session(&user, now, client).await?;
         // An admin may have changed or removed the account while the password
         // was being verified; that change revoked the sessions that existed
         // then, not this one. Read the account again and undo the session if

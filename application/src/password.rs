@@ -1,11 +1,11 @@
 //! Change one's own password.
 
-use gatehouse_domain::NewPassword;
+use gatehouse_domain::{AuditAction, AuditOutcome, NewPassword};
 use secrecy::SecretString;
 
 use crate::{
     Adapters, Gatehouse, Principal,
-    ports::{Clock, HashError, LoginThrottle, PasswordHasher, RevokeScope, StoreError, UserStore},
+    ports::{AuditLog, Clock, HashError, LoginThrottle, PasswordHasher, RevokeScope, StoreError, UserStore},
 };
 
 /// Why a password change was refused.
@@ -54,10 +54,15 @@ impl<A: Adapters> Gatehouse<A> {
         };
         if !verified {
             self.throttle.record_failure(&key, now);
+            let mut audit =
+                principal.event(now, AuditAction::PasswordChange, Some(user.id), Some("wrong_password".into()));
+            audit.outcome = AuditOutcome::Failure;
+            self.audit.append(&audit).await?;
             return Err(ChangePasswordError::InvalidCredentials);
         }
         let hash = self.hasher.hash(new.into_secret()).await.map_err(ChangePasswordError::Hash)?;
-        self.users.set_password_hash(user.id, &hash, now).await?;
+        let audit = principal.event(now, AuditAction::PasswordChange, Some(user.id), None);
+        self.users.set_password_hash_audited(user.id, &hash, now, Some(&audit)).await?;
         self.revoke(RevokeScope::UserExcept(user.id, principal.session_id)).await?;
         tracing::info!("password changed; other sessions revoked");
         Ok(())

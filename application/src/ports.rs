@@ -7,7 +7,9 @@
 
 use std::future::Future;
 
-use gatehouse_domain::{AccessClaims, PasswordHash, Revocation, Role, Session, SessionId, User, UserId, Username};
+use gatehouse_domain::{
+    AccessClaims, AuditEvent, PasswordHash, RecordedEvent, Revocation, Role, Session, SessionId, User, UserId, Username,
+};
 use secrecy::SecretString;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
@@ -60,7 +62,19 @@ pub trait UserStore: Send + Sync + 'static {
     /// MUST return [`InsertUserError::UsernameTaken`] when a user with the
     /// same canonical username exists, also when two inserts race: exactly
     /// one of them succeeds (enforced by a unique index, not a prior read).
-    fn insert(&self, user: &User) -> impl Future<Output = Result<(), InsertUserError>> + Send;
+    ///
+    /// `audit`, when given, MUST be appended to the audit chain in the same
+    /// transaction (so does every `*_audited` method below).
+    fn insert_audited(
+        &self,
+        user: &User,
+        audit: Option<&AuditEvent>,
+    ) -> impl Future<Output = Result<(), InsertUserError>> + Send;
+
+    /// [`Self::insert_audited`] without an audit event.
+    fn insert(&self, user: &User) -> impl Future<Output = Result<(), InsertUserError>> + Send {
+        self.insert_audited(user, None)
+    }
 
     /// The user with this canonical username, if any.
     fn find_by_username(&self, username: &Username) -> impl Future<Output = Result<Option<User>, StoreError>> + Send;
@@ -72,12 +86,23 @@ pub trait UserStore: Send + Sync + 'static {
     ///
     /// # Errors
     /// [`StoreError`]; updating a user that does not exist is not an error.
+    fn set_password_hash_audited(
+        &self,
+        id: UserId,
+        hash: &PasswordHash,
+        at: OffsetDateTime,
+        audit: Option<&AuditEvent>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// [`Self::set_password_hash_audited`] without an audit event.
     fn set_password_hash(
         &self,
         id: UserId,
         hash: &PasswordHash,
         at: OffsetDateTime,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        self.set_password_hash_audited(id, hash, at, None)
+    }
 
     /// Up to `limit` users with ids greater than `after` (all when `None`),
     /// in id order. Ids are UUID v7, so this is creation order, and a page
@@ -91,12 +116,23 @@ pub trait UserStore: Send + Sync + 'static {
     /// leave no active admin (demoting or disabling the only one), decided
     /// atomically: two admins demoting each other at once cannot both
     /// succeed. [`ChangeUserError::NotFound`] for an unknown id.
+    fn update_audited(
+        &self,
+        id: UserId,
+        change: UserChange,
+        at: OffsetDateTime,
+        audit: Option<&AuditEvent>,
+    ) -> impl Future<Output = Result<User, ChangeUserError>> + Send;
+
+    /// [`Self::update_audited`] without an audit event.
     fn update(
         &self,
         id: UserId,
         change: UserChange,
         at: OffsetDateTime,
-    ) -> impl Future<Output = Result<User, ChangeUserError>> + Send;
+    ) -> impl Future<Output = Result<User, ChangeUserError>> + Send {
+        self.update_audited(id, change, at, None)
+    }
 
     /// Ids of up to `limit` active (not disabled) admins.
     fn active_admins(&self, limit: u32) -> impl Future<Output = Result<Vec<UserId>, StoreError>> + Send;
@@ -105,7 +141,16 @@ pub trait UserStore: Send + Sync + 'static {
     ///
     /// # Errors
     /// As [`Self::update`]: the only active admin cannot be deleted.
-    fn delete(&self, id: UserId) -> impl Future<Output = Result<(), ChangeUserError>> + Send;
+    fn delete_audited(
+        &self,
+        id: UserId,
+        audit: Option<&AuditEvent>,
+    ) -> impl Future<Output = Result<(), ChangeUserError>> + Send;
+
+    /// [`Self::delete_audited`] without an audit event.
+    fn delete(&self, id: UserId) -> impl Future<Output = Result<(), ChangeUserError>> + Send {
+        self.delete_audited(id, None)
+    }
 
     /// Succeeds when the store answers queries (readiness probe).
     fn ping(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
@@ -128,7 +173,19 @@ pub trait SessionStore: Send + Sync + 'static {
     ///
     /// # Errors
     /// [`StoreError`] only; ids are unique by construction.
-    fn insert(&self, session: &Session) -> impl Future<Output = Result<(), StoreError>> + Send;
+    ///
+    /// `audit`, when given, MUST be appended to the audit chain in the same
+    /// transaction (so does every `*_audited` method below).
+    fn insert_audited(
+        &self,
+        session: &Session,
+        audit: Option<&AuditEvent>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// [`Self::insert_audited`] without an audit event.
+    fn insert(&self, session: &Session) -> impl Future<Output = Result<(), StoreError>> + Send {
+        self.insert_audited(session, None)
+    }
 
     /// The session with this id, revoked or not, if it exists.
     fn find(&self, id: SessionId) -> impl Future<Output = Result<Option<Session>, StoreError>> + Send;
@@ -139,23 +196,46 @@ pub trait SessionStore: Send + Sync + 'static {
     ///
     /// MUST be atomic (one conditional update or a row lock): of many
     /// concurrent calls with the same `from`, exactly one returns `true`.
+    /// `audit` is appended only when this call rotated.
+    fn rotate_audited(
+        &self,
+        id: SessionId,
+        from: u64,
+        now: OffsetDateTime,
+        audit: Option<&AuditEvent>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// [`Self::rotate_audited`] without an audit event.
     fn rotate(
         &self,
         id: SessionId,
         from: u64,
         now: OffsetDateTime,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        self.rotate_audited(id, from, now, None)
+    }
 
     /// Revokes every live session in `scope` at `at`, and records for each a
     /// [`Revocation`] relevant until `relevant_until`, in one transaction.
     /// Returns the sessions this call revoked (none that were revoked
     /// already: the first revocation time is kept).
+    fn revoke_audited(
+        &self,
+        scope: RevokeScope,
+        at: OffsetDateTime,
+        relevant_until: OffsetDateTime,
+        audit: Option<&AuditEvent>,
+    ) -> impl Future<Output = Result<Vec<Revocation>, StoreError>> + Send;
+
+    /// [`Self::revoke_audited`] without an audit event.
     fn revoke(
         &self,
         scope: RevokeScope,
         at: OffsetDateTime,
         relevant_until: OffsetDateTime,
-    ) -> impl Future<Output = Result<Vec<Revocation>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Vec<Revocation>, StoreError>> + Send {
+        self.revoke_audited(scope, at, relevant_until, None)
+    }
 
     /// The user's sessions that are neither revoked nor expired at `now`,
     /// newest first.
@@ -182,6 +262,43 @@ pub trait SessionStore: Send + Sync + 'static {
         now: OffsetDateTime,
         revoked_before: OffsetDateTime,
     ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+}
+
+/// Where an audit chain stops holding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChainBreak {
+    /// Event `seq` is missing (deleted, or the sequence has a gap).
+    Missing { seq: u64 },
+    /// Event `seq` does not name the previous event's hash.
+    BrokenLink { seq: u64 },
+    /// Event `seq` was changed after it was written.
+    Altered { seq: u64 },
+}
+
+/// The result of walking an audit chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChainReport {
+    /// Events checked before the first break (all of them when intact).
+    pub checked: u64,
+    pub first_break: Option<ChainBreak>,
+}
+
+/// The append-only, hash-chained audit trail.
+pub trait AuditLog: Send + Sync + 'static {
+    /// Appends an event that goes with no stored change (a failed login).
+    fn append(&self, event: &AuditEvent) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Up to `limit` events with `seq` below `before` (all when `None`),
+    /// newest first; only those whose actor or subject is `user` when given.
+    fn page(
+        &self,
+        before: Option<u64>,
+        limit: u32,
+        user: Option<UserId>,
+    ) -> impl Future<Output = Result<Vec<RecordedEvent>, StoreError>> + Send;
+
+    /// Walks the whole chain from the first event.
+    fn verify(&self) -> impl Future<Output = Result<ChainReport, StoreError>> + Send;
 }
 
 /// Why hashing or verifying a password failed.

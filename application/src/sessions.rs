@@ -1,11 +1,17 @@
 //! Refresh, log out, and a user's own sessions.
 
-use gatehouse_domain::{RefreshDecision, Revocation, Session, SessionId, SessionState, User};
+use gatehouse_domain::{
+    AuditAction, AuditEvent, AuditOutcome, RefreshDecision, Revocation, Session, SessionId, SessionState, User,
+};
 use time::OffsetDateTime;
 
 use crate::{
     Adapters, Gatehouse, Principal, TokenPair,
-    ports::{Clock, IdSource, RefreshTokens, RevokeScope, SessionStore, StoreError, TokenCodec, TokenError, UserStore},
+    audit::event,
+    ports::{
+        AuditLog, Clock, IdSource, RefreshTokens, RevokeScope, SessionStore, StoreError, TokenCodec, TokenError,
+        UserStore,
+    },
 };
 
 /// Why a refresh was refused.
@@ -64,7 +70,7 @@ impl<A: Adapters> Gatehouse<A> {
     /// # Errors
     /// [`RefreshError::InvalidRefreshToken`] in every refusal case.
     #[tracing::instrument(skip_all, fields(session_id))]
-    pub async fn refresh(&self, token: &str) -> Result<TokenPair, RefreshError> {
+    pub async fn refresh(&self, token: &str, client: Option<&str>) -> Result<TokenPair, RefreshError> {
         let (session_id, presented) = self.refresh.parse(token).ok_or(RefreshError::InvalidRefreshToken)?;
         tracing::Span::current().record("session_id", tracing::field::display(session_id));
         for _ in 0..REFRESH_ROUNDS {
@@ -75,7 +81,16 @@ impl<A: Adapters> Gatehouse<A> {
                     // The account is checked before the token moves on, so a
                     // refused refresh never spends the token.
                     let user = self.active_user(&session).await?;
-                    if self.sessions.rotate(session_id, presented, now).await? {
+                    let audit = event(
+                        now,
+                        AuditAction::Refresh,
+                        AuditOutcome::Success,
+                        Some(user.id),
+                        Some(user.id),
+                        client,
+                        Some(format!("session={session_id} generation={}", presented + 1)),
+                    );
+                    if self.sessions.rotate_audited(session_id, presented, now, Some(&audit)).await? {
                         tracing::info!(%session_id, generation = presented + 1, "refresh token rotated");
                         return self.pair_for(&user, &session, presented + 1, now);
                     }
@@ -84,11 +99,32 @@ impl<A: Adapters> Gatehouse<A> {
                 RefreshDecision::Grace => {
                     let user = self.active_user(&session).await?;
                     tracing::info!(%session_id, "refresh within the reuse grace interval");
+                    let detail = Some(format!("session={session_id} grace"));
+                    let audit = event(
+                        now,
+                        AuditAction::Refresh,
+                        AuditOutcome::Success,
+                        Some(user.id),
+                        Some(user.id),
+                        client,
+                        detail,
+                    );
+                    self.audit.append(&audit).await?;
                     return self.pair_for(&user, &session, session.generation, now);
                 }
                 RefreshDecision::Reuse => {
                     tracing::warn!(%session_id, user_id = %session.user_id, "refresh token reuse detected; session revoked");
-                    self.revoke(RevokeScope::Session(session_id)).await?;
+                    let detail = Some(format!("session={session_id} presented={presented}"));
+                    let audit = event(
+                        now,
+                        AuditAction::RefreshReuse,
+                        AuditOutcome::Failure,
+                        None,
+                        Some(session.user_id),
+                        client,
+                        detail,
+                    );
+                    self.revoke_audited(RevokeScope::Session(session_id), Some(&audit)).await?;
                     return Err(RefreshError::InvalidRefreshToken);
                 }
                 RefreshDecision::Refuse => return Err(RefreshError::InvalidRefreshToken),
@@ -130,8 +166,21 @@ impl<A: Adapters> Gatehouse<A> {
     /// # Errors
     /// [`StoreError`].
     pub async fn revoke(&self, scope: RevokeScope) -> Result<Vec<Revocation>, StoreError> {
+        self.revoke_audited(scope, None).await
+    }
+
+    /// [`Self::revoke`], recording `audit` in the same transaction.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub async fn revoke_audited(
+        &self,
+        scope: RevokeScope,
+        audit: Option<&AuditEvent>,
+    ) -> Result<Vec<Revocation>, StoreError> {
         let now = self.clock.now();
-        let revoked = self.sessions.revoke(scope, now, self.policy.revocation_relevant_until(now)).await?;
+        let until = self.policy.revocation_relevant_until(now);
+        let revoked = self.sessions.revoke_audited(scope, now, until, audit).await?;
         self.revocations.extend(&revoked);
         if !revoked.is_empty() {
             tracing::info!(sessions = revoked.len(), ?scope, "sessions revoked");
@@ -145,12 +194,14 @@ impl<A: Adapters> Gatehouse<A> {
     /// [`StoreError`].
     #[tracing::instrument(skip_all, fields(user_id = %principal.user_id, ?scope))]
     pub async fn logout(&self, principal: &Principal, scope: LogoutScope) -> Result<(), StoreError> {
-        let scope = match scope {
-            LogoutScope::Local => RevokeScope::Session(principal.session_id),
-            LogoutScope::Global => RevokeScope::User(principal.user_id),
-            LogoutScope::Others => RevokeScope::UserExcept(principal.user_id, principal.session_id),
+        let (scope, detail) = match scope {
+            LogoutScope::Local => (RevokeScope::Session(principal.session_id), "scope=local"),
+            LogoutScope::Global => (RevokeScope::User(principal.user_id), "scope=global"),
+            LogoutScope::Others => (RevokeScope::UserExcept(principal.user_id, principal.session_id), "scope=others"),
         };
-        self.revoke(scope).await.map(|_| ())
+        let audit =
+            principal.event(self.clock.now(), AuditAction::Logout, Some(principal.user_id), Some(detail.into()));
+        self.revoke_audited(scope, Some(&audit)).await.map(|_| ())
     }
 
     /// The principal's live sessions, newest first.
@@ -176,7 +227,9 @@ impl<A: Adapters> Gatehouse<A> {
         let now = self.clock.now();
         match self.sessions.find(id).await? {
             Some(s) if s.user_id == principal.user_id && s.state(now) == SessionState::Live => {
-                self.revoke(RevokeScope::Session(id)).await?;
+                let detail = Some(format!("session={id}"));
+                let audit = principal.event(now, AuditAction::Logout, Some(principal.user_id), detail);
+                self.revoke_audited(RevokeScope::Session(id), Some(&audit)).await?;
                 Ok(())
             }
             _ => Err(RevokeSessionError::NotFound),
@@ -184,7 +237,12 @@ impl<A: Adapters> Gatehouse<A> {
     }
 
     /// Opens a new session for `user_id` at `now` (login's second half).
-    pub(crate) async fn open_session(&self, user: &User, now: OffsetDateTime) -> Result<TokenPair, crate::LoginError> {
+    pub(crate) async fn open_session(
+        &self,
+        user: &User,
+        now: OffsetDateTime,
+        client: Option<&str>,
+    ) -> Result<TokenPair, crate::LoginError> {
         let session = Session {
             id: SessionId::from_uuid(self.ids.new_id()),
             user_id: user.id,
@@ -195,7 +253,9 @@ impl<A: Adapters> Gatehouse<A> {
             expires_at: self.policy.session_expiry(now),
             revoked_at: None,
         };
-        self.sessions.insert(&session).await?;
+        let detail = Some(format!("session={}", session.id));
+        let audit = event(now, AuditAction::Login, AuditOutcome::Success, Some(user.id), Some(user.id), client, detail);
+        self.sessions.insert_audited(&session, Some(&audit)).await?;
         let claims = self.policy.access_claims(user, &session, self.ids.new_id(), now);
         Ok(TokenPair {
             access_token: self.tokens.sign(&claims)?,

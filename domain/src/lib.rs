@@ -5,6 +5,7 @@
 //! always an argument, and hashing or signing live behind the application's
 //! ports. That keeps every rule testable with plain unit tests.
 
+pub mod audit;
 pub mod password;
 pub mod role;
 pub mod session;
@@ -12,6 +13,7 @@ pub mod token;
 pub mod user;
 pub mod username;
 
+pub use audit::{AuditAction, AuditEvent, AuditOutcome, RecordedEvent};
 pub use password::{NewPassword, PasswordError, PasswordHash, PasswordRule};
 pub use role::{Permission, Role, RoleError};
 pub use session::{RefreshDecision, Revocation, Session, SessionId, SessionState};

@@ -14,6 +14,7 @@
 //!   in-memory adapters, for test suites.
 
 pub mod argon2_hasher;
+pub mod audit_chain;
 pub mod jwt_codec;
 pub mod key_file;
 pub mod memory;
@@ -24,7 +25,7 @@ pub mod testkit;
 
 pub use argon2_hasher::{Argon2Hasher, Argon2Settings};
 pub use jwt_codec::{JwtCodec, KeyState, SigningKey};
-pub use memory::{MemoryLoginThrottle, MemorySessionStore, MemoryUserStore};
+pub use memory::{MemoryAuditLog, MemoryLoginThrottle, MemorySessionStore, MemoryUserStore};
 pub use refresh_tokens::HmacRefreshTokens;
-pub use sea_orm::{Database, SeaOrmSessionStore, SeaOrmUserStore};
+pub use sea_orm::{Database, SeaOrmAuditLog, SeaOrmSessionStore, SeaOrmUserStore};
 pub use system::{FixedClock, SystemClock, UuidV7Ids};

@@ -20,7 +20,7 @@
 //! let app = builder.build().expect("valid defaults");
 //!
 //! let password = NewPassword::parse(SecretString::from("correct horse battery"), Some("alice")).unwrap();
-//! app.register(Username::parse("alice").unwrap(), password).await.unwrap();
+//! app.register(Username::parse("alice").unwrap(), password, None).await.unwrap();
 //! let login = LoginRequest {
 //!     username: "alice".into(),
 //!     password: SecretString::from("correct horse battery"),
@@ -49,8 +49,8 @@ use gatehouse_domain::TokenPolicy;
 use time::OffsetDateTime;
 
 use crate::{
-    Argon2Hasher, Argon2Settings, FixedClock, HmacRefreshTokens, JwtCodec, MemoryLoginThrottle, MemorySessionStore,
-    MemoryUserStore, SigningKey, UuidV7Ids, jwt_codec::KeyError, refresh_tokens::KeyTooShort,
+    Argon2Hasher, Argon2Settings, FixedClock, HmacRefreshTokens, JwtCodec, MemoryAuditLog, MemoryLoginThrottle,
+    MemorySessionStore, MemoryUserStore, SigningKey, UuidV7Ids, jwt_codec::KeyError, refresh_tokens::KeyTooShort,
 };
 
 /// The in-memory adapter set, generic over the clock (a [`FixedClock`]
@@ -67,6 +67,7 @@ impl<C: Clock> Adapters for InMemory<C> {
     type Clock = C;
     type Ids = UuidV7Ids;
     type Throttle = MemoryLoginThrottle;
+    type Audit = MemoryAuditLog;
 }
 
 /// Why [`InMemoryBuilder::build`] failed.
@@ -87,6 +88,7 @@ pub enum BuildError {
 pub struct InMemoryBuilder<C = FixedClock> {
     users: MemoryUserStore,
     sessions: MemorySessionStore,
+    audit: MemoryAuditLog,
     clock: C,
     policy: TokenPolicy,
     argon2: Argon2Settings,
@@ -104,9 +106,11 @@ impl Default for InMemoryBuilder<FixedClock> {
 impl InMemoryBuilder<FixedClock> {
     /// The defaults described in the module docs.
     pub fn new() -> Self {
+        let audit = MemoryAuditLog::new();
         Self {
-            users: MemoryUserStore::new(),
-            sessions: MemorySessionStore::new(),
+            users: MemoryUserStore::with_audit(audit.clone()),
+            sessions: MemorySessionStore::with_audit(audit.clone()),
+            audit,
             clock: FixedClock::new(OffsetDateTime::now_utc()),
             policy: TokenPolicy::default(),
             argon2: Argon2Settings::insecure_fast_for_tests(),
@@ -129,6 +133,7 @@ impl<C: Clock> InMemoryBuilder<C> {
         InMemoryBuilder {
             users: self.users,
             sessions: self.sessions,
+            audit: self.audit,
             clock,
             policy: self.policy,
             argon2: self.argon2,
@@ -138,12 +143,14 @@ impl<C: Clock> InMemoryBuilder<C> {
         }
     }
 
-    /// Uses these stores; pass clones of another app's stores to build a
-    /// second instance on the same "database".
+    /// Uses these stores and audit log; pass clones of another app's to
+    /// build a second instance on the same "database" (the stores should
+    /// append to that log: see `MemoryUserStore::with_audit`).
     #[must_use]
-    pub fn stores(mut self, users: MemoryUserStore, sessions: MemorySessionStore) -> Self {
+    pub fn stores(mut self, users: MemoryUserStore, sessions: MemorySessionStore, audit: MemoryAuditLog) -> Self {
         self.users = users;
         self.sessions = sessions;
+        self.audit = audit;
         self
     }
 
@@ -211,6 +218,7 @@ impl<C: Clock> InMemoryBuilder<C> {
             clock: self.clock,
             ids: UuidV7Ids,
             throttle: self.throttle,
+            audit: self.audit,
             policy: self.policy,
             revocations: RevocationList::default(),
         })

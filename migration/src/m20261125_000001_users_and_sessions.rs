@@ -39,6 +39,32 @@ enum SessionRevocations {
     RelevantUntil,
 }
 
+#[derive(DeriveIden)]
+enum AuditEvents {
+    Table,
+    Seq,
+    OccurredAt,
+    Action,
+    Outcome,
+    ActorId,
+    SubjectId,
+    Client,
+    Detail,
+    PrevHash,
+    Hash,
+}
+
+#[derive(DeriveIden)]
+enum AuditHead {
+    Table,
+    Id,
+    Seq,
+    Hash,
+}
+
+/// The hash before the first audit event.
+const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
@@ -142,10 +168,56 @@ impl MigrationTrait for Migration {
                 .create_index(Index::create().name(name).table(SessionRevocations::Table).col(column).to_owned())
                 .await?;
         }
+        // The audit trail: append-only, each event carrying the hash of the
+        // previous one; `audit_head` holds the chain's end and is locked by
+        // every append.
+        manager
+            .create_table(
+                Table::create()
+                    .table(AuditEvents::Table)
+                    .col(ColumnDef::new(AuditEvents::Seq).big_integer().not_null().primary_key())
+                    .col(big_integer(AuditEvents::OccurredAt))
+                    .col(string_len(AuditEvents::Action, 32))
+                    .col(string_len(AuditEvents::Outcome, 16))
+                    .col(ColumnDef::new(AuditEvents::ActorId).uuid().null())
+                    .col(ColumnDef::new(AuditEvents::SubjectId).uuid().null())
+                    .col(string_len_null(AuditEvents::Client, 64))
+                    .col(string_len_null(AuditEvents::Detail, 255))
+                    .col(string_len(AuditEvents::PrevHash, 64))
+                    .col(string_len(AuditEvents::Hash, 64))
+                    .to_owned(),
+            )
+            .await?;
+        for (name, column) in
+            [("ix_audit_events_actor_id", AuditEvents::ActorId), ("ix_audit_events_subject_id", AuditEvents::SubjectId)]
+        {
+            manager.create_index(Index::create().name(name).table(AuditEvents::Table).col(column).to_owned()).await?;
+        }
+        manager
+            .create_table(
+                Table::create()
+                    .table(AuditHead::Table)
+                    .col(ColumnDef::new(AuditHead::Id).integer().not_null().primary_key())
+                    .col(big_integer(AuditHead::Seq))
+                    .col(string_len(AuditHead::Hash, 64))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .exec_stmt(
+                Query::insert()
+                    .into_table(AuditHead::Table)
+                    .columns([AuditHead::Id, AuditHead::Seq, AuditHead::Hash])
+                    .values_panic([1.into(), 0i64.into(), GENESIS.into()])
+                    .to_owned(),
+            )
+            .await?;
         Ok(())
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager.drop_table(Table::drop().table(AuditHead::Table).to_owned()).await?;
+        manager.drop_table(Table::drop().table(AuditEvents::Table).to_owned()).await?;
         manager.drop_table(Table::drop().table(SessionRevocations::Table).to_owned()).await?;
         manager.drop_table(Table::drop().table(Sessions::Table).to_owned()).await?;
         manager.drop_table(Table::drop().table(Users::Table).to_owned()).await

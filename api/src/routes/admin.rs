@@ -20,12 +20,14 @@ use crate::{
 const DEFAULT_PAGE: u32 = 50;
 
 pub fn configure<A: Adapters>(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/admin/users").route(web::get().to(list::<A>))).service(
-        web::resource("/admin/users/{id}")
-            .route(web::get().to(get::<A>))
-            .route(web::patch().to(change::<A>))
-            .route(web::delete().to(delete::<A>)),
-    );
+    cfg.service(web::resource("/admin/users").route(web::get().to(list::<A>)))
+        .service(web::resource("/admin/audit").route(web::get().to(audit::<A>)))
+        .service(
+            web::resource("/admin/users/{id}")
+                .route(web::get().to(get::<A>))
+                .route(web::patch().to(change::<A>))
+                .route(web::delete().to(delete::<A>)),
+        );
 }
 
 /// A user as administrators see it.
@@ -212,6 +214,110 @@ pub async fn delete<A: Adapters>(
     principal.require(gatehouse_domain::Permission::Administer)?;
     app.delete_user(&principal, user_id(&id)?).await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// One audit event.
+#[derive(Serialize, ToSchema)]
+pub struct AuditEventBody {
+    pub seq: u64,
+    pub occurred_at: String,
+    #[schema(example = "login")]
+    pub action: &'static str,
+    #[schema(example = "failure")]
+    pub outcome: &'static str,
+    pub actor_id: Option<String>,
+    pub subject_id: Option<String>,
+    /// The client's address, when known.
+    pub client: Option<String>,
+    #[schema(example = "wrong_password")]
+    pub detail: Option<String>,
+    /// This event's link in the hash chain.
+    pub hash: String,
+}
+
+/// A page of audit events, newest first.
+#[derive(Serialize, ToSchema)]
+pub struct AuditPageBody {
+    pub events: Vec<AuditEventBody>,
+    /// Pass as `cursor` for the next (older) page; `null` on the last one.
+    pub next_cursor: Option<String>,
+}
+
+fn audit_params(query: &str) -> Result<(Option<u64>, u32, Option<UserId>), ApiError> {
+    let params = web::Query::<HashMap<String, String>>::from_query(query).map_err(|_| {
+        ApiError::Validation(vec![FieldError::new("query", "invalid_query", "The query string cannot be read.")])
+    })?;
+    let mut errors = Vec::new();
+    let limit = match params.get("limit").map(|raw| raw.parse::<u32>()) {
+        None => DEFAULT_PAGE,
+        Some(Ok(limit)) if (1..=MAX_PAGE).contains(&limit) => limit,
+        Some(_) => {
+            errors.push(FieldError::new(
+                "limit",
+                "out_of_range",
+                format!("limit must be an integer from 1 to {MAX_PAGE}."),
+            ));
+            DEFAULT_PAGE
+        }
+    };
+    let before = match params.get("cursor").map(|raw| raw.parse::<u64>()) {
+        None => None,
+        Some(Ok(seq)) => Some(seq),
+        Some(Err(_)) => {
+            errors.push(FieldError::new("cursor", "invalid_cursor", "Use the next_cursor of a previous page."));
+            None
+        }
+    };
+    let user = match params.get("user_id").map(|raw| uuid::Uuid::parse_str(raw)) {
+        None => None,
+        Some(Ok(id)) => Some(UserId::from_uuid(id)),
+        Some(Err(_)) => {
+            errors.push(FieldError::new("user_id", "invalid_value", "user_id must be a user id."));
+            None
+        }
+    };
+    if errors.is_empty() { Ok((before, limit, user)) } else { Err(ApiError::Validation(errors)) }
+}
+
+/// The audit trail, newest first: every register, login (success and
+/// failure), refresh, reuse detection, logout, password change, role
+/// change, disable and delete, with time, actor, subject, client address
+/// and outcome. `user_id` keeps the events where that user is actor or
+/// subject.
+#[utoipa::path(get, path = "/admin/audit", tag = "administration", security(("bearer" = [])),
+    params(
+        ("limit" = Option<u32>, Query, description = "1 to 200, default 50"),
+        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
+        ("user_id" = Option<String>, Query, description = "Only events whose actor or subject is this user"),
+    ),
+    responses(
+        (status = 200, description = "A page of events", body = AuditPageBody),
+        (status = 400, description = "`validation_failed`: bad limit, cursor or user_id", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`insufficient_role`", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn audit<A: Adapters>(app: App<A>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let principal = principal(&app, &req)?;
+    principal.require(gatehouse_domain::Permission::Administer)?;
+    let (before, limit, user) = audit_params(req.query_string())?;
+    let page = app.audit_events(&principal, before, limit, user).await?;
+    let events = page
+        .events
+        .into_iter()
+        .map(|e| AuditEventBody {
+            seq: e.seq,
+            occurred_at: e.event.occurred_at.format(&Rfc3339).unwrap_or_default(),
+            action: e.event.action.as_str(),
+            outcome: e.event.outcome.as_str(),
+            actor_id: e.event.actor.map(|u| u.to_string()),
+            subject_id: e.event.subject.map(|u| u.to_string()),
+            client: e.event.client,
+            detail: e.event.detail,
+            hash: e.hash,
+        })
+        .collect();
+    Ok(HttpResponse::Ok()
+        .insert_header(("cache-control", "no-store"))
+        .json(AuditPageBody { events, next_cursor: page.next.map(|seq| seq.to_string()) }))
 }
 
 #[cfg(test)]

@@ -99,7 +99,7 @@ pub fn token_response(pair: &TokenPair) -> HttpResponse {
         (status = 413, description = "`payload_too_large`", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "`unsupported_media_type`", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn register<A: Adapters>(app: App<A>, body: JsonObject) -> Result<HttpResponse, ApiError> {
+pub async fn register<A: Adapters>(app: App<A>, req: HttpRequest, body: JsonObject) -> Result<HttpResponse, ApiError> {
     let mut fields = Fields::new(body);
     let raw_username = fields.string("username");
     let raw_password = fields.string("password");
@@ -115,7 +115,7 @@ pub async fn register<A: Adapters>(app: App<A>, body: JsonObject) -> Result<Http
     let (Some(username), Some(password)) = (username, password) else {
         return Err(ApiError::Internal("validated fields missing".into()));
     };
-    let user = app.register(username, password).await?;
+    let user = app.register(username, password, super::client_address(&req).as_deref()).await?;
     Ok(HttpResponse::Created().json(UserBody::from(&user)))
 }
 
@@ -136,7 +136,7 @@ pub async fn login<A: Adapters>(app: App<A>, req: HttpRequest, body: JsonObject)
     let (Some(username), Some(password)) = (username, password) else {
         return Err(ApiError::Internal("validated fields missing".into()));
     };
-    let client = req.peer_addr().map(|addr| addr.ip().to_string());
+    let client = super::client_address(&req);
     let pair = app.login(LoginRequest { username, password: SecretString::from(password), client }).await?;
     Ok(token_response(&pair))
 }

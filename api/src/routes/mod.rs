@@ -21,5 +21,13 @@ pub type App<A> = web::Data<Gatehouse<A>>;
 /// `token_revoked`.
 pub fn principal<A: Adapters>(app: &Gatehouse<A>, req: &HttpRequest) -> Result<Principal, ApiError> {
     let token = bearer_token(req)?;
-    Ok(app.authenticate(token)?)
+    let mut principal = app.authenticate(token)?;
+    principal.client = client_address(req);
+    Ok(principal)
+}
+
+/// The client's address as the audit trail and the login throttle see it:
+/// the TCP peer (a proxy in front means the proxy's address).
+pub fn client_address(req: &HttpRequest) -> Option<String> {
+    req.peer_addr().map(|addr| addr.ip().to_string())
 }

@@ -70,12 +70,12 @@ pub struct SessionList {
         (status = 400, description = "`malformed_json` or `validation_failed`", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "`invalid_refresh_token`", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn refresh<A: Adapters>(app: App<A>, body: JsonObject) -> Result<HttpResponse, ApiError> {
+pub async fn refresh<A: Adapters>(app: App<A>, req: HttpRequest, body: JsonObject) -> Result<HttpResponse, ApiError> {
     let mut fields = Fields::new(body);
     let token = fields.string("refresh_token");
     fields.finish()?;
     let token = token.ok_or_else(|| ApiError::Internal("validated field missing".into()))?;
-    let pair = app.refresh(&token).await?;
+    let pair = app.refresh(&token, super::client_address(&req).as_deref()).await?;
     Ok(token_response(&pair))
 }
 

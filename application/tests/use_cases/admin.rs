@@ -266,7 +266,7 @@ async fn another_instance_refuses_a_changed_users_refresh_at_once_and_their_acce
 
     a.change_user(&principal_of(&a, "root").await, bob.id, promote()).await.unwrap();
 
-    assert_err!(b.refresh(expose(&bobs.refresh_token)).await, RefreshError::InvalidRefreshToken);
+    assert_err!(b.refresh(expose(&bobs.refresh_token), None).await, RefreshError::InvalidRefreshToken);
     b.clock.advance(Duration::SECOND);
     assert_eq!(b.sync_revocations().await.unwrap(), 1);
     assert_err!(b.authenticate(&bobs.access_token), AuthError::Revoked);

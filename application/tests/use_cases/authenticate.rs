@@ -28,7 +28,13 @@ async fn a_fresh_access_token_authenticates_its_user_and_session() {
 
     assert_eq!(
         principal,
-        Principal { user_id: alice.id, username: username("alice"), role: Role::User, session_id: pair.session_id }
+        Principal {
+            user_id: alice.id,
+            username: username("alice"),
+            role: Role::User,
+            session_id: pair.session_id,
+            client: None
+        }
     );
 }
 
@@ -182,6 +188,7 @@ async fn the_current_user_of_an_account_that_no_longer_exists_is_revoked() {
         username: username("ghost"),
         role: Role::User,
         session_id: SessionId::from_uuid(Uuid::now_v7()),
+        client: None,
     };
 
     assert!(matches!(app.current_user(&ghost).await, Err(AuthError::Revoked)));
@@ -196,6 +203,7 @@ async fn the_current_user_of_a_disabled_account_is_revoked() {
         username: dora.username,
         role: dora.role,
         session_id: SessionId::from_uuid(Uuid::now_v7()),
+        client: None,
     };
 
     assert!(matches!(app.current_user(&principal).await, Err(AuthError::Revoked)));

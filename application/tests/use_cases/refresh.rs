@@ -16,7 +16,7 @@ use crate::support::{App, Setup, app, expose, login, principal, refresh, registe
 
 /// Asserts that refreshing with `token` is refused.
 async fn assert_refresh_refused(app: &App, token: &str) {
-    assert_err!(app.refresh(token).await, RefreshError::InvalidRefreshToken);
+    assert_err!(app.refresh(token, None).await, RefreshError::InvalidRefreshToken);
 }
 
 #[tokio::test]
@@ -115,7 +115,7 @@ async fn concurrent_refreshes_with_one_token_all_succeed_with_the_same_new_refre
     let tasks: Vec<_> = (0..10)
         .map(|_| {
             let (app, token) = (Arc::clone(&app), Arc::clone(&token));
-            tokio::spawn(async move { app.refresh(&token).await })
+            tokio::spawn(async move { app.refresh(&token, None).await })
         })
         .collect();
     let mut refresh_tokens = Vec::new();
@@ -130,7 +130,7 @@ async fn concurrent_refreshes_with_one_token_all_succeed_with_the_same_new_refre
     assert_eq!(app.refresh.parse(&refresh_tokens[0]), Some((pair.session_id, 1)));
     let session = app.sessions.find(pair.session_id).await.unwrap().unwrap();
     assert_eq!((session.generation, session.revoked_at), (1, None), "one rotation, no reuse alarm");
-    assert!(app.refresh(&refresh_tokens[0]).await.is_ok());
+    assert!(app.refresh(&refresh_tokens[0], None).await.is_ok());
 }
 
 #[tokio::test]

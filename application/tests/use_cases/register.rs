@@ -9,7 +9,7 @@ use crate::support::{PASSWORD, T0, WRONG_PASSWORD, app, new_password, register, 
 async fn registering_creates_a_user_account_under_the_lower_cased_name() {
     let app = app();
 
-    let user = app.register(username("  Alice.Smith "), new_password(PASSWORD)).await.unwrap();
+    let user = app.register(username("  Alice.Smith "), new_password(PASSWORD), None).await.unwrap();
 
     assert_eq!(user.username.as_str(), "alice.smith");
     assert_eq!(user.role, Role::User);
@@ -24,7 +24,7 @@ async fn registering_a_taken_name_again_in_any_case_is_refused() {
     let alice = register(&app, "alice").await;
 
     for taken in ["alice", "ALICE", "Alice", " aLiCe "] {
-        let result = app.register(username(taken), new_password("another good passphrase")).await;
+        let result = app.register(username(taken), new_password("another good passphrase"), None).await;
         assert!(matches!(result, Err(CreateUserError::UsernameTaken)), "{taken:?}: {result:?}");
     }
     // The first account is untouched: same id, and still its own password.

@@ -28,7 +28,7 @@ async fn a_logout_is_effective_at_once_on_its_instance_and_on_others_after_their
     assert_err!(a.authenticate(&pair.access_token), AuthError::Revoked);
     assert!(b.authenticate(&pair.access_token).is_ok(), "B has not heard of it yet");
     // Refreshing asks the store, so B refuses that already.
-    assert_err!(b.refresh(expose(&pair.refresh_token)).await, RefreshError::InvalidRefreshToken);
+    assert_err!(b.refresh(expose(&pair.refresh_token), None).await, RefreshError::InvalidRefreshToken);
 
     b.clock.advance(Duration::SECOND);
     assert_eq!(b.sync_revocations().await.unwrap(), 1);
@@ -106,9 +106,9 @@ async fn purging_deletes_expired_and_long_revoked_sessions_and_stale_revocation_
     }
     assert_eq!(app.purge_sessions().await.unwrap(), 0, "nothing more to purge");
     for pair in [&expired, &long_revoked] {
-        assert_err!(app.refresh(expose(&pair.refresh_token)).await, RefreshError::InvalidRefreshToken);
+        assert_err!(app.refresh(expose(&pair.refresh_token), None).await, RefreshError::InvalidRefreshToken);
     }
-    assert!(app.refresh(expose(&live.refresh_token)).await.is_ok(), "the live session goes on");
+    assert!(app.refresh(expose(&live.refresh_token), None).await.is_ok(), "the live session goes on");
     // The record that still matters is still in the feed.
     let restarted = setup.another_instance(&app);
     assert_eq!(restarted.sync_revocations().await.unwrap(), 1);
@@ -120,7 +120,7 @@ async fn a_purged_session_stays_refused_its_refresh_token_and_its_access_tokens_
     let a = setup.build();
     register(&a, "alice").await;
     let pair = login(&a, "alice").await;
-    let next = a.refresh(expose(&pair.refresh_token)).await.unwrap();
+    let next = a.refresh(expose(&pair.refresh_token), None).await.unwrap();
     a.logout(&principal(&a, &next), LogoutScope::Local).await.unwrap();
     a.clock.advance(a.policy.refresh_reuse_grace);
     assert_eq!(a.purge_sessions().await.unwrap(), 0, "kept for a whole grace interval");
@@ -130,12 +130,12 @@ async fn a_purged_session_stays_refused_its_refresh_token_and_its_access_tokens_
     assert_eq!(a.sessions.find(pair.session_id).await.unwrap(), None);
 
     for token in [&pair.refresh_token, &next.refresh_token] {
-        assert_err!(a.refresh(expose(token)).await, RefreshError::InvalidRefreshToken);
+        assert_err!(a.refresh(expose(token), None).await, RefreshError::InvalidRefreshToken);
     }
     assert_err!(a.authenticate(&next.access_token), AuthError::Revoked);
     let restarted = setup.another_instance(&a);
     restarted.sync_revocations().await.unwrap();
     assert_err!(restarted.authenticate(&next.access_token), AuthError::Revoked);
     assert_err!(restarted.authenticate(&pair.access_token), AuthError::Revoked);
-    assert_err!(restarted.refresh(expose(&next.refresh_token)).await, RefreshError::InvalidRefreshToken);
+    assert_err!(restarted.refresh(expose(&next.refresh_token), None).await, RefreshError::InvalidRefreshToken);
 }

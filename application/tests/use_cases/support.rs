@@ -11,8 +11,8 @@ use gatehouse_application::{
 };
 use gatehouse_domain::{NewPassword, Role, TokenPolicy, User, UserId, Username};
 use gatehouse_infrastructure::{
-    Argon2Hasher, Argon2Settings, FixedClock, HmacRefreshTokens, JwtCodec, MemoryLoginThrottle, MemorySessionStore,
-    MemoryUserStore, SigningKey, UuidV7Ids,
+    Argon2Hasher, Argon2Settings, FixedClock, HmacRefreshTokens, JwtCodec, MemoryAuditLog, MemoryLoginThrottle,
+    MemorySessionStore, MemoryUserStore, SigningKey, UuidV7Ids,
 };
 use secrecy::{ExposeSecret, SecretString};
 use time::{Duration, OffsetDateTime, macros::datetime};
@@ -42,6 +42,7 @@ impl Adapters for TestAdapters {
     type Clock = FixedClock;
     type Ids = UuidV7Ids;
     type Throttle = MemoryLoginThrottle;
+    type Audit = MemoryAuditLog;
 }
 
 pub type App = Gatehouse<TestAdapters>;
@@ -66,13 +67,19 @@ impl Setup {
     /// A fresh app: empty stores, clock at [`T0`], throttle at
     /// [`THROTTLE_LIMIT`] per [`THROTTLE_WINDOW`].
     pub fn build(&self) -> App {
-        self.build_on(MemoryUserStore::new(), MemorySessionStore::new(), FixedClock::new(T0))
+        let audit = MemoryAuditLog::new();
+        self.build_on(
+            MemoryUserStore::with_audit(audit.clone()),
+            MemorySessionStore::with_audit(audit),
+            FixedClock::new(T0),
+        )
     }
 
     /// An app over existing stores and clock (clones share their data), with
     /// an empty revocation list and throttle of its own, as a process
     /// starting on an existing database.
     pub fn build_on(&self, users: MemoryUserStore, sessions: MemorySessionStore, clock: FixedClock) -> App {
+        let audit = users.audit_log();
         Gatehouse {
             users,
             sessions,
@@ -82,6 +89,9 @@ impl Setup {
             clock,
             ids: UuidV7Ids,
             throttle: MemoryLoginThrottle::new(THROTTLE_LIMIT, THROTTLE_WINDOW),
+            // The user store's log: the one its writes (and, in `build`, the
+            // session store's) append to.
+            audit,
             policy: self.policy.clone(),
             revocations: RevocationList::default(),
         }
@@ -130,7 +140,7 @@ pub fn new_password(raw: &str) -> NewPassword {
 
 /// Registers `name` with [`PASSWORD`].
 pub async fn register(app: &App, name: &str) -> User {
-    app.register(username(name), new_password(PASSWORD)).await.unwrap()
+    app.register(username(name), new_password(PASSWORD), None).await.unwrap()
 }
 
 /// Puts a user straight into the store, bypassing the use cases (for
@@ -164,7 +174,7 @@ pub fn expose(token: &SecretString) -> &str {
 
 /// Refreshes with `pair`'s refresh token, which must succeed.
 pub async fn refresh(app: &App, pair: &TokenPair) -> TokenPair {
-    app.refresh(expose(&pair.refresh_token)).await.unwrap()
+    app.refresh(expose(&pair.refresh_token), None).await.unwrap()
 }
 
 /// The principal of `pair`'s access token, which must authenticate.
@@ -179,7 +189,7 @@ pub fn principal(app: &App, pair: &TokenPair) -> Principal {
 pub async fn assert_session_usable(app: &App, pair: &TokenPair, what: &str) {
     let auth = app.authenticate(&pair.access_token);
     assert!(auth.is_ok(), "{what}: access token refused: {auth:?}");
-    let refreshed = app.refresh(expose(&pair.refresh_token)).await;
+    let refreshed = app.refresh(expose(&pair.refresh_token), None).await;
     assert!(refreshed.is_ok(), "{what}: refresh refused: {refreshed:?}");
 }
 
@@ -188,7 +198,7 @@ pub async fn assert_session_usable(app: &App, pair: &TokenPair, what: &str) {
 pub async fn assert_session_ended(app: &App, pair: &TokenPair, what: &str) {
     let auth = app.authenticate(&pair.access_token);
     assert!(matches!(auth, Err(AuthError::Revoked)), "{what}: expected a revoked access token, got {auth:?}");
-    let refreshed = app.refresh(expose(&pair.refresh_token)).await;
+    let refreshed = app.refresh(expose(&pair.refresh_token), None).await;
     assert!(
         matches!(refreshed, Err(RefreshError::InvalidRefreshToken)),
         "{what}: expected a refused refresh, got {refreshed:?}"

@@ -5,10 +5,12 @@
 //! build a complete Gatehouse without a database and trust that it behaves
 //! the same. Data lives as long as the value (clones share it).
 
+mod audit_log;
 mod session_store;
 mod throttle;
 mod user_store;
 
+pub use audit_log::MemoryAuditLog;
 pub use session_store::MemorySessionStore;
 pub use throttle::MemoryLoginThrottle;
 pub use user_store::MemoryUserStore;

@@ -6,10 +6,10 @@ use std::{
 };
 
 use gatehouse_application::ports::{RevokeScope, SessionStore, StoreError};
-use gatehouse_domain::{Revocation, Session, SessionId, UserId};
+use gatehouse_domain::{AuditEvent, Revocation, Session, SessionId, UserId};
 use time::OffsetDateTime;
 
-use super::lock;
+use super::{MemoryAuditLog, lock};
 
 #[derive(Debug, Default)]
 struct State {
@@ -24,11 +24,24 @@ struct State {
 #[derive(Debug, Clone, Default)]
 pub struct MemorySessionStore {
     state: Arc<Mutex<State>>,
+    audit: MemoryAuditLog,
 }
 
 impl MemorySessionStore {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A store that appends its audit events to `audit` (share one log
+    /// between the user and session stores of an application).
+    pub fn with_audit(audit: MemoryAuditLog) -> Self {
+        Self { state: Arc::default(), audit }
+    }
+
+    fn record(&self, audit: Option<&AuditEvent>) {
+        if let Some(event) = audit {
+            self.audit.push(event);
+        }
     }
 }
 
@@ -41,12 +54,13 @@ fn in_scope(session: &Session, scope: RevokeScope) -> bool {
 }
 
 impl SessionStore for MemorySessionStore {
-    async fn insert(&self, session: &Session) -> Result<(), StoreError> {
+    async fn insert_audited(&self, session: &Session, audit: Option<&AuditEvent>) -> Result<(), StoreError> {
         let mut state = lock(&self.state);
         if state.sessions.contains_key(&session.id) {
             return Err(StoreError::Internal(format!("session {} exists", session.id)));
         }
         state.sessions.insert(session.id, session.clone());
+        self.record(audit);
         Ok(())
     }
 
@@ -54,7 +68,13 @@ impl SessionStore for MemorySessionStore {
         Ok(lock(&self.state).sessions.get(&id).cloned())
     }
 
-    async fn rotate(&self, id: SessionId, from: u64, now: OffsetDateTime) -> Result<bool, StoreError> {
+    async fn rotate_audited(
+        &self,
+        id: SessionId,
+        from: u64,
+        now: OffsetDateTime,
+        audit: Option<&AuditEvent>,
+    ) -> Result<bool, StoreError> {
         let mut state = lock(&self.state);
         let Some(session) = state.sessions.get_mut(&id) else { return Ok(false) };
         if session.generation != from || session.revoked_at.is_some() || session.expires_at <= now {
@@ -63,14 +83,16 @@ impl SessionStore for MemorySessionStore {
         session.generation = from.saturating_add(1);
         session.rotated_at = Some(now);
         session.last_used_at = now;
+        self.record(audit);
         Ok(true)
     }
 
-    async fn revoke(
+    async fn revoke_audited(
         &self,
         scope: RevokeScope,
         at: OffsetDateTime,
         relevant_until: OffsetDateTime,
+        audit: Option<&AuditEvent>,
     ) -> Result<Vec<Revocation>, StoreError> {
         let mut state = lock(&self.state);
         let mut revoked = Vec::new();
@@ -86,6 +108,7 @@ impl SessionStore for MemorySessionStore {
         for r in &revoked {
             state.revocations.entry(r.session_id).or_insert(*r);
         }
+        self.record(audit);
         Ok(revoked)
     }
 

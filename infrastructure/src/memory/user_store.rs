@@ -6,30 +6,49 @@ use std::{
 };
 
 use gatehouse_application::ports::{ChangeUserError, InsertUserError, StoreError, UserChange, UserStore};
-use gatehouse_domain::{PasswordHash, Role, User, UserId, Username};
+use gatehouse_domain::{AuditEvent, PasswordHash, Role, User, UserId, Username};
 use time::OffsetDateTime;
 
-use super::lock;
+use super::{MemoryAuditLog, lock};
 
 /// Users in a map; clones share the same users.
 #[derive(Debug, Clone, Default)]
 pub struct MemoryUserStore {
     users: Arc<Mutex<HashMap<UserId, User>>>,
+    audit: MemoryAuditLog,
 }
 
 impl MemoryUserStore {
     pub fn new() -> Self {
         Self::default()
     }
+
+    /// A store that appends its audit events to `audit` (share one log
+    /// between the user and session stores of an application).
+    pub fn with_audit(audit: MemoryAuditLog) -> Self {
+        Self { users: Arc::default(), audit }
+    }
+
+    /// The audit log this store appends to.
+    pub fn audit_log(&self) -> MemoryAuditLog {
+        self.audit.clone()
+    }
+
+    fn record(&self, audit: Option<&AuditEvent>) {
+        if let Some(event) = audit {
+            self.audit.push(event);
+        }
+    }
 }
 
 impl UserStore for MemoryUserStore {
-    async fn insert(&self, user: &User) -> Result<(), InsertUserError> {
+    async fn insert_audited(&self, user: &User, audit: Option<&AuditEvent>) -> Result<(), InsertUserError> {
         let mut users = lock(&self.users);
         if users.values().any(|u| u.username == user.username) || users.contains_key(&user.id) {
             return Err(InsertUserError::UsernameTaken);
         }
         users.insert(user.id, user.clone());
+        self.record(audit);
         Ok(())
     }
 
@@ -41,9 +60,17 @@ impl UserStore for MemoryUserStore {
         Ok(lock(&self.users).get(&id).cloned())
     }
 
-    async fn set_password_hash(&self, id: UserId, hash: &PasswordHash, _at: OffsetDateTime) -> Result<(), StoreError> {
-        if let Some(user) = lock(&self.users).get_mut(&id) {
+    async fn set_password_hash_audited(
+        &self,
+        id: UserId,
+        hash: &PasswordHash,
+        _at: OffsetDateTime,
+        audit: Option<&AuditEvent>,
+    ) -> Result<(), StoreError> {
+        let mut users = lock(&self.users);
+        if let Some(user) = users.get_mut(&id) {
             user.password_hash = hash.clone();
+            self.record(audit);
         }
         Ok(())
     }
@@ -63,7 +90,13 @@ impl UserStore for MemoryUserStore {
         Ok(admins)
     }
 
-    async fn update(&self, id: UserId, change: UserChange, _at: OffsetDateTime) -> Result<User, ChangeUserError> {
+    async fn update_audited(
+        &self,
+        id: UserId,
+        change: UserChange,
+        _at: OffsetDateTime,
+        audit: Option<&AuditEvent>,
+    ) -> Result<User, ChangeUserError> {
         // One lock over the check and the write: atomic, as the port requires.
         let mut users = lock(&self.users);
         let current = users.get(&id).ok_or(ChangeUserError::NotFound)?;
@@ -76,16 +109,18 @@ impl UserStore for MemoryUserStore {
             return Err(ChangeUserError::LastAdmin);
         }
         users.insert(id, changed.clone());
+        self.record(audit);
         Ok(changed)
     }
 
-    async fn delete(&self, id: UserId) -> Result<(), ChangeUserError> {
+    async fn delete_audited(&self, id: UserId, audit: Option<&AuditEvent>) -> Result<(), ChangeUserError> {
         let mut users = lock(&self.users);
         let current = users.get(&id).ok_or(ChangeUserError::NotFound)?;
         if is_active_admin(current) && !has_other_active_admin(&users, id) {
             return Err(ChangeUserError::LastAdmin);
         }
         users.remove(&id);
+        self.record(audit);
         Ok(())
     }
 

@@ -1,6 +1,7 @@
 //! sea-orm stores: one adapter for SQLite, PostgreSQL and MySQL, the
 //! backend chosen by the database URL.
 
+mod audit_log;
 mod entities;
 mod session_store;
 mod user_store;
@@ -12,6 +13,7 @@ use gatehouse_migration::{Migrator, MigratorTrait};
 use sea_orm::{ConnectOptions, ConnectionTrait, DatabaseConnection, DbBackend, DbErr};
 use time::OffsetDateTime;
 
+pub use audit_log::SeaOrmAuditLog;
 pub use session_store::SeaOrmSessionStore;
 pub use user_store::SeaOrmUserStore;
 
@@ -90,6 +92,11 @@ impl Database {
     /// The user store on this pool.
     pub fn users(&self) -> SeaOrmUserStore {
         SeaOrmUserStore::new(self.conn.clone())
+    }
+
+    /// The audit trail on this pool.
+    pub fn audit(&self) -> SeaOrmAuditLog {
+        SeaOrmAuditLog::new(self.conn.clone())
     }
 
     /// The session store on this pool.

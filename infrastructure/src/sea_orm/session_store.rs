@@ -1,7 +1,7 @@
 //! sea-orm [`SessionStore`].
 
 use gatehouse_application::ports::{RevokeScope, SessionStore, StoreError};
-use gatehouse_domain::{Revocation, Session, SessionId, UserId};
+use gatehouse_domain::{AuditEvent, Revocation, Session, SessionId, UserId};
 use sea_orm::{
     ActiveValue::Set,
     ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
@@ -11,6 +11,8 @@ use sea_orm::{
 use time::OffsetDateTime;
 
 use super::{
+    audit_log::record,
+    begin_write,
     entities::{session_revocations, sessions},
     from_micros, map_err, retry_on_deadlock, to_micros,
 };
@@ -78,7 +80,7 @@ fn scope_condition(scope: RevokeScope) -> Condition {
 
 impl SessionStore for SeaOrmSessionStore {
     #[tracing::instrument(skip_all, fields(session_id = %session.id))]
-    async fn insert(&self, session: &Session) -> Result<(), StoreError> {
+    async fn insert_audited(&self, session: &Session, audit: Option<&AuditEvent>) -> Result<(), StoreError> {
         let row = sessions::ActiveModel {
             id: Set(session.id.as_uuid()),
             user_id: Set(session.user_id.as_uuid()),
@@ -89,7 +91,16 @@ impl SessionStore for SeaOrmSessionStore {
             expires_at: Set(to_micros(session.expires_at)),
             revoked_at: Set(session.revoked_at.map(to_micros)),
         };
-        sessions::Entity::insert(row).exec_without_returning(&self.conn).await.map(|_| ()).map_err(map_err)
+        retry_on_deadlock(
+            |e| Some(e),
+            || async {
+                let txn = begin_write(&self.conn).await?;
+                sessions::Entity::insert(row.clone()).exec_without_returning(&txn).await.map_err(map_err)?;
+                record(&txn, audit).await?;
+                txn.commit().await.map_err(map_err)
+            },
+        )
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(session_id = %id))]
@@ -103,34 +114,25 @@ impl SessionStore for SeaOrmSessionStore {
     }
 
     #[tracing::instrument(skip_all, fields(session_id = %id, from))]
-    async fn rotate(&self, id: SessionId, from: u64, now: OffsetDateTime) -> Result<bool, StoreError> {
-        // One conditional UPDATE: the database serialises concurrent
-        // rotations of the row, and only the first still matches `from`.
-        // (On MySQL too, `rows_affected` counts matched rows, as sqlx asks
-        // for CLIENT_FOUND_ROWS; the generation changes anyway.)
-        let now_us = to_micros(now);
-        let result = sessions::Entity::update_many()
-            .col_expr(sessions::Column::Generation, Expr::value(to_db_generation(from.saturating_add(1))))
-            .col_expr(sessions::Column::RotatedAt, Expr::value(now_us))
-            .col_expr(sessions::Column::LastUsedAt, Expr::value(now_us))
-            .filter(sessions::Column::Id.eq(id.as_uuid()))
-            .filter(sessions::Column::Generation.eq(to_db_generation(from)))
-            .filter(sessions::Column::RevokedAt.is_null())
-            .filter(sessions::Column::ExpiresAt.gt(now_us))
-            .exec(&self.conn)
-            .await
-            .map_err(map_err)?;
-        Ok(result.rows_affected == 1)
+    async fn rotate_audited(
+        &self,
+        id: SessionId,
+        from: u64,
+        now: OffsetDateTime,
+        audit: Option<&AuditEvent>,
+    ) -> Result<bool, StoreError> {
+        retry_on_deadlock(|e| Some(e), || self.rotate_once(id, from, now, audit)).await
     }
 
     #[tracing::instrument(skip_all, fields(?scope))]
-    async fn revoke(
+    async fn revoke_audited(
         &self,
         scope: RevokeScope,
         at: OffsetDateTime,
         relevant_until: OffsetDateTime,
+        audit: Option<&AuditEvent>,
     ) -> Result<Vec<Revocation>, StoreError> {
-        retry_on_deadlock(|e| Some(e), || self.revoke_once(scope, at, relevant_until)).await
+        retry_on_deadlock(|e| Some(e), || self.revoke_once(scope, at, relevant_until, audit)).await
     }
 
     #[tracing::instrument(skip_all, fields(user_id = %user))]
@@ -191,6 +193,7 @@ impl SeaOrmSessionStore {
         scope: RevokeScope,
         at: OffsetDateTime,
         relevant_until: OffsetDateTime,
+        audit: Option<&AuditEvent>,
     ) -> Result<Vec<Revocation>, StoreError> {
         // SQLite: a deferred transaction that reads first cannot wait for
         // the write lock (SQLITE_BUSY, "database is locked", regardless of
@@ -215,6 +218,9 @@ impl SeaOrmSessionStore {
             .await
             .map_err(map_err)?;
         if targets.is_empty() {
+            // Nothing left to revoke, but the request itself (a logout) is
+            // still an event.
+            record(&txn, audit).await?;
             txn.commit().await.map_err(map_err)?;
             return Ok(Vec::new());
         }
@@ -242,6 +248,7 @@ impl SeaOrmSessionStore {
             .exec_without_returning(&txn)
             .await
             .map_err(map_err)?;
+        record(&txn, audit).await?;
         txn.commit().await.map_err(map_err)?;
         Ok(targets
             .into_iter()
@@ -252,5 +259,37 @@ impl SeaOrmSessionStore {
                 relevant_until,
             })
             .collect())
+    }
+
+    async fn rotate_once(
+        &self,
+        id: SessionId,
+        from: u64,
+        now: OffsetDateTime,
+        audit: Option<&AuditEvent>,
+    ) -> Result<bool, StoreError> {
+        // One conditional UPDATE: the database serialises concurrent
+        // rotations of the row, and only the first still matches `from`.
+        // (On MySQL too, `rows_affected` counts matched rows, as sqlx asks
+        // for CLIENT_FOUND_ROWS; the generation changes anyway.)
+        let txn = begin_write(&self.conn).await?;
+        let now_us = to_micros(now);
+        let result = sessions::Entity::update_many()
+            .col_expr(sessions::Column::Generation, Expr::value(to_db_generation(from.saturating_add(1))))
+            .col_expr(sessions::Column::RotatedAt, Expr::value(now_us))
+            .col_expr(sessions::Column::LastUsedAt, Expr::value(now_us))
+            .filter(sessions::Column::Id.eq(id.as_uuid()))
+            .filter(sessions::Column::Generation.eq(to_db_generation(from)))
+            .filter(sessions::Column::RevokedAt.is_null())
+            .filter(sessions::Column::ExpiresAt.gt(now_us))
+            .exec(&txn)
+            .await
+            .map_err(map_err)?;
+        let rotated = result.rows_affected == 1;
+        if rotated {
+            record(&txn, audit).await?;
+        }
+        txn.commit().await.map_err(map_err)?;
+        Ok(rotated)
     }
 }

@@ -1,7 +1,7 @@
 //! sea-orm [`UserStore`].
 
 use gatehouse_application::ports::{ChangeUserError, InsertUserError, StoreError, UserChange, UserStore};
-use gatehouse_domain::{PasswordHash, Role, User, UserId, Username};
+use gatehouse_domain::{AuditEvent, PasswordHash, Role, User, UserId, Username};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, QueryFilter,
     QueryOrder, QuerySelect, SqlErr, sea_query::Expr,
@@ -9,7 +9,7 @@ use sea_orm::{
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{begin_write, entities::users, from_micros, map_err, retry_on_deadlock, to_micros};
+use super::{audit_log::record, begin_write, entities::users, from_micros, map_err, retry_on_deadlock, to_micros};
 
 /// Users in the `users` table.
 #[derive(Debug, Clone)]
@@ -36,6 +36,13 @@ impl TryFrom<users::Model> for User {
             disabled: row.disabled,
             created_at: from_micros(row.created_at)?,
         })
+    }
+}
+
+fn insert_store_error(e: &InsertUserError) -> Option<&StoreError> {
+    match e {
+        InsertUserError::Store(e) => Some(e),
+        InsertUserError::UsernameTaken => None,
     }
 }
 
@@ -76,24 +83,8 @@ async fn lock_active_admins(txn: &DatabaseTransaction) -> Result<Vec<Uuid>, Stor
 
 impl UserStore for SeaOrmUserStore {
     #[tracing::instrument(skip_all, fields(user_id = %user.id))]
-    async fn insert(&self, user: &User) -> Result<(), InsertUserError> {
-        let now = to_micros(user.created_at);
-        let row = users::ActiveModel {
-            id: Set(user.id.as_uuid()),
-            username: Set(user.username.as_str().to_owned()),
-            password_hash: Set(user.password_hash.as_str().to_owned()),
-            role: Set(user.role.as_str().to_owned()),
-            disabled: Set(user.disabled),
-            created_at: Set(now),
-            updated_at: Set(now),
-        };
-        match users::Entity::insert(row).exec_without_returning(&self.conn).await {
-            Ok(_) => Ok(()),
-            Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
-                Err(InsertUserError::UsernameTaken)
-            }
-            Err(e) => Err(map_err(e).into()),
-        }
+    async fn insert_audited(&self, user: &User, audit: Option<&AuditEvent>) -> Result<(), InsertUserError> {
+        retry_on_deadlock(insert_store_error, || self.insert_once(user, audit)).await
     }
 
     #[tracing::instrument(skip_all)]
@@ -113,15 +104,31 @@ impl UserStore for SeaOrmUserStore {
     }
 
     #[tracing::instrument(skip_all, fields(user_id = %id))]
-    async fn set_password_hash(&self, id: UserId, hash: &PasswordHash, at: OffsetDateTime) -> Result<(), StoreError> {
-        users::Entity::update_many()
-            .col_expr(users::Column::PasswordHash, Expr::value(hash.as_str()))
-            .col_expr(users::Column::UpdatedAt, Expr::value(to_micros(at)))
-            .filter(users::Column::Id.eq(id.as_uuid()))
-            .exec(&self.conn)
-            .await
-            .map(|_| ())
-            .map_err(map_err)
+    async fn set_password_hash_audited(
+        &self,
+        id: UserId,
+        hash: &PasswordHash,
+        at: OffsetDateTime,
+        audit: Option<&AuditEvent>,
+    ) -> Result<(), StoreError> {
+        retry_on_deadlock(
+            |e| Some(e),
+            || async {
+                let txn = begin_write(&self.conn).await?;
+                let updated = users::Entity::update_many()
+                    .col_expr(users::Column::PasswordHash, Expr::value(hash.as_str()))
+                    .col_expr(users::Column::UpdatedAt, Expr::value(to_micros(at)))
+                    .filter(users::Column::Id.eq(id.as_uuid()))
+                    .exec(&txn)
+                    .await
+                    .map_err(map_err)?;
+                if updated.rows_affected > 0 {
+                    record(&txn, audit).await?;
+                }
+                txn.commit().await.map_err(map_err)
+            },
+        )
+        .await
     }
 
     #[tracing::instrument(skip_all, fields(limit))]
@@ -149,13 +156,19 @@ impl UserStore for SeaOrmUserStore {
     }
 
     #[tracing::instrument(skip_all, fields(user_id = %id))]
-    async fn update(&self, id: UserId, change: UserChange, at: OffsetDateTime) -> Result<User, ChangeUserError> {
-        retry_on_deadlock(store_error, || self.update_once(id, change, at)).await
+    async fn update_audited(
+        &self,
+        id: UserId,
+        change: UserChange,
+        at: OffsetDateTime,
+        audit: Option<&AuditEvent>,
+    ) -> Result<User, ChangeUserError> {
+        retry_on_deadlock(store_error, || self.update_once(id, change, at, audit)).await
     }
 
     #[tracing::instrument(skip_all, fields(user_id = %id))]
-    async fn delete(&self, id: UserId) -> Result<(), ChangeUserError> {
-        retry_on_deadlock(store_error, || self.delete_once(id)).await
+    async fn delete_audited(&self, id: UserId, audit: Option<&AuditEvent>) -> Result<(), ChangeUserError> {
+        retry_on_deadlock(store_error, || self.delete_once(id, audit)).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
@@ -164,7 +177,36 @@ impl UserStore for SeaOrmUserStore {
 }
 
 impl SeaOrmUserStore {
-    async fn update_once(&self, id: UserId, change: UserChange, at: OffsetDateTime) -> Result<User, ChangeUserError> {
+    async fn insert_once(&self, user: &User, audit: Option<&AuditEvent>) -> Result<(), InsertUserError> {
+        let now = to_micros(user.created_at);
+        let row = users::ActiveModel {
+            id: Set(user.id.as_uuid()),
+            username: Set(user.username.as_str().to_owned()),
+            password_hash: Set(user.password_hash.as_str().to_owned()),
+            role: Set(user.role.as_str().to_owned()),
+            disabled: Set(user.disabled),
+            created_at: Set(now),
+            updated_at: Set(now),
+        };
+        let txn = begin_write(&self.conn).await?;
+        match users::Entity::insert(row).exec_without_returning(&txn).await {
+            Ok(_) => {}
+            Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+                return Err(InsertUserError::UsernameTaken);
+            }
+            Err(e) => return Err(map_err(e).into()),
+        }
+        record(&txn, audit).await?;
+        txn.commit().await.map_err(|e| map_err(e).into())
+    }
+
+    async fn update_once(
+        &self,
+        id: UserId,
+        change: UserChange,
+        at: OffsetDateTime,
+        audit: Option<&AuditEvent>,
+    ) -> Result<User, ChangeUserError> {
         let txn = begin_write(&self.conn).await?;
         // Lock order: the admin rows first, then the target, in every
         // transaction, so two admins changing each other queue instead of
@@ -186,11 +228,12 @@ impl SeaOrmUserStore {
             .exec(&txn)
             .await
             .map_err(map_err)?;
+        record(&txn, audit).await?;
         txn.commit().await.map_err(map_err)?;
         Ok(User { role, disabled, ..current })
     }
 
-    async fn delete_once(&self, id: UserId) -> Result<(), ChangeUserError> {
+    async fn delete_once(&self, id: UserId, audit: Option<&AuditEvent>) -> Result<(), ChangeUserError> {
         let txn = begin_write(&self.conn).await?;
         let admins = lock_active_admins(&txn).await?;
         let current = find_locked(&txn, id).await?.ok_or(ChangeUserError::NotFound)?;
@@ -198,6 +241,7 @@ impl SeaOrmUserStore {
             return Err(ChangeUserError::LastAdmin);
         }
         users::Entity::delete_by_id(id.as_uuid()).exec(&txn).await.map_err(map_err)?;
+        record(&txn, audit).await?;
         txn.commit().await.map_err(map_err)?;
         Ok(())
     }

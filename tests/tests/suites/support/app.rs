@@ -20,7 +20,7 @@ use gatehouse_api::{
 use gatehouse_application::{Gatehouse, ports::RevokeScope};
 use gatehouse_domain::{NewPassword, Role, SessionId, User, Username};
 use gatehouse_infrastructure::{
-    Database, MemoryLoginThrottle, MemorySessionStore, MemoryUserStore, SystemClock, key_file,
+    Database, MemoryAuditLog, MemoryLoginThrottle, MemorySessionStore, MemoryUserStore, SystemClock, key_file,
     sea_orm::DatabaseSettings,
     testkit::{InMemory, InMemoryBuilder},
 };
@@ -36,7 +36,7 @@ use super::db::{self, TestDb};
 /// What instances of one test share: the database and the key folder.
 #[derive(Clone)]
 enum Shared {
-    Memory { users: MemoryUserStore, sessions: MemorySessionStore },
+    Memory { users: MemoryUserStore, sessions: MemorySessionStore, audit: MemoryAuditLog },
     Sql(Arc<TestDb>),
 }
 
@@ -102,7 +102,14 @@ impl TestApp {
     pub async fn spawn_with(stack: Stack, overrides: &[(&str, &str)]) -> Option<Self> {
         let dir = Arc::new(tempfile::tempdir().expect("temporary folder"));
         let shared = match stack {
-            Stack::Memory => Shared::Memory { users: MemoryUserStore::new(), sessions: MemorySessionStore::new() },
+            Stack::Memory => {
+                let audit = MemoryAuditLog::new();
+                Shared::Memory {
+                    users: MemoryUserStore::with_audit(audit.clone()),
+                    sessions: MemorySessionStore::with_audit(audit.clone()),
+                    audit,
+                }
+            }
             Stack::Sqlite => Shared::Sql(Arc::new(db::sqlite().await)),
             Stack::Postgres => Shared::Sql(Arc::new(db::postgres().await?)),
             Stack::Mysql => Shared::Sql(Arc::new(db::mysql().await?)),
@@ -135,13 +142,13 @@ impl TestApp {
         let poll = StdDuration::from_millis(settings.sessions.revocation_poll_milliseconds);
         let purge = StdDuration::from_secs(settings.sessions.purge_interval_seconds);
         let (running, started, background) = match &shared {
-            Shared::Memory { users, sessions } => {
+            Shared::Memory { users, sessions, audit } => {
                 // The public test kit, as a downstream suite would use it,
                 // with the settings' keys and the real clock.
                 let app = Arc::new(
                     InMemoryBuilder::new()
                         .clock(SystemClock)
-                        .stores(users.clone(), sessions.clone())
+                        .stores(users.clone(), sessions.clone(), audit.clone())
                         .policy(compose::token_policy(&settings))
                         .argon2(compose::argon2_settings(&settings.password))
                         .throttle(MemoryLoginThrottle::new(
