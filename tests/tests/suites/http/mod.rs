@@ -1,6 +1,7 @@
 //! HTTP suites: the real server on a free port, for every adapter set.
 
 mod admin;
+mod audit;
 mod concurrency;
 mod errors;
 mod instances;

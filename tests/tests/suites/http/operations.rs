@@ -52,6 +52,7 @@ async fn the_openapi_document_describes_every_route(app: TestApp) {
         ("/admin/users/{id}", "get"),
         ("/admin/users/{id}", "patch"),
         ("/admin/users/{id}", "delete"),
+        ("/admin/audit", "get"),
         ("/.well-known/jwks.json", "get"),
         ("/health/live", "get"),
         ("/health/ready", "get"),

@@ -229,6 +229,23 @@ impl TestApp {
         .expect("session revoked");
     }
 
+    /// Walks this app's audit chain (the use case behind `audit verify`).
+    pub async fn verify_audit(&self) -> gatehouse_application::ports::ChainReport {
+        match &self.running {
+            Running::Memory(app) => app.verify_audit().await,
+            Running::Sql(app) => app.verify_audit().await,
+        }
+        .expect("audit chain readable")
+    }
+
+    /// The test database of a SQL stack, for reaching behind the stores.
+    pub fn database(&self) -> Option<&Database> {
+        match &self.shared {
+            Shared::Memory { .. } => None,
+            Shared::Sql(db) => Some(&db.db),
+        }
+    }
+
     pub async fn post_json(&self, path: &str, body: &Value) -> Response {
         self.client.post(self.url(path)).json(body).send().await.expect("request sent")
     }
