@@ -6,6 +6,7 @@
 //! user to user and session to session, so a store that mixes up or drops
 //! a column cannot pass.
 
+mod audit_log;
 mod session_store;
 mod user_store;
 

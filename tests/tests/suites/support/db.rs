@@ -10,9 +10,10 @@
 
 use std::{env, thread};
 
-use gatehouse_application::ports::{SessionStore, UserStore};
+use gatehouse_application::ports::{AuditLog, SessionStore, UserStore};
 use gatehouse_infrastructure::{
-    Database, MemorySessionStore, MemoryUserStore, SeaOrmSessionStore, SeaOrmUserStore, sea_orm::DatabaseSettings,
+    Database, MemoryAuditLog, MemorySessionStore, MemoryUserStore, SeaOrmAuditLog, SeaOrmSessionStore, SeaOrmUserStore,
+    sea_orm::DatabaseSettings,
 };
 use tempfile::TempDir;
 use uuid::Uuid;
@@ -208,30 +209,40 @@ impl Drop for ServerDatabase {
 }
 
 /// The stores of one backend under test. Each call hands out a new handle
-/// onto the same data, as clones of one adapter do.
+/// onto the same data, as clones of one adapter do. The audited writes of
+/// [`Self::users`] and [`Self::sessions`] append to [`Self::audit`].
 pub trait Backend: Send + 'static {
     type Users: UserStore + Clone;
     type Sessions: SessionStore + Clone;
+    type Audit: AuditLog + Clone;
 
     fn users(&self) -> Self::Users;
     fn sessions(&self) -> Self::Sessions;
+    fn audit(&self) -> Self::Audit;
 }
 
-/// The in-memory stores.
-#[derive(Debug, Clone, Default)]
+/// The in-memory stores, appending to one shared audit log.
+#[derive(Debug, Clone)]
 pub struct Memory {
     users: MemoryUserStore,
     sessions: MemorySessionStore,
+    audit: MemoryAuditLog,
 }
 
-/// Empty in-memory stores.
+/// Empty in-memory stores whose audited writes append to one shared log.
 pub fn memory() -> Memory {
-    Memory::default()
+    let audit = MemoryAuditLog::new();
+    Memory {
+        users: MemoryUserStore::with_audit(audit.clone()),
+        sessions: MemorySessionStore::with_audit(audit.clone()),
+        audit,
+    }
 }
 
 impl Backend for Memory {
     type Users = MemoryUserStore;
     type Sessions = MemorySessionStore;
+    type Audit = MemoryAuditLog;
 
     fn users(&self) -> MemoryUserStore {
         self.users.clone()
@@ -240,11 +251,16 @@ impl Backend for Memory {
     fn sessions(&self) -> MemorySessionStore {
         self.sessions.clone()
     }
+
+    fn audit(&self) -> MemoryAuditLog {
+        self.audit.clone()
+    }
 }
 
 impl Backend for TestDb {
     type Users = SeaOrmUserStore;
     type Sessions = SeaOrmSessionStore;
+    type Audit = SeaOrmAuditLog;
 
     fn users(&self) -> SeaOrmUserStore {
         self.db.users()
@@ -252,6 +268,10 @@ impl Backend for TestDb {
 
     fn sessions(&self) -> SeaOrmSessionStore {
         self.db.sessions()
+    }
+
+    fn audit(&self) -> SeaOrmAuditLog {
+        self.db.audit()
     }
 }
 
