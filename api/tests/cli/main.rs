@@ -181,3 +181,16 @@ fn a_key_list_without_exactly_one_current_key_stops_start_up() {
     let output = gatehouse(dir.path()).output().unwrap();
     assert_one_line_error(&output, "jwt.keys");
 }
+
+#[test]
+fn audit_verify_reports_an_intact_chain_with_its_length() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["root", "second"] {
+        let mut cmd = gatehouse(dir.path());
+        cmd.args(["user", "create", "--username", name, "--role", "admin", "--password-stdin"]);
+        assert!(run_with_stdin(cmd, "a long admin password\n").status.success());
+    }
+    let output = gatehouse(dir.path()).args(["audit", "verify"]).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "audit chain intact: 2 events");
+}
