@@ -80,25 +80,33 @@ fn decode_cursor(cursor: &str) -> Option<UserId> {
     uuid::Uuid::from_slice(&bytes).ok().map(UserId::from_uuid)
 }
 
-fn page_params(query: &str) -> Result<(Option<UserId>, u32), ApiError> {
-    let params = web::Query::<HashMap<String, String>>::from_query(query).map_err(|_| {
+/// The query string as a map, or a validation error.
+fn query_map(query: &str) -> Result<HashMap<String, String>, ApiError> {
+    web::Query::<HashMap<String, String>>::from_query(query).map(web::Query::into_inner).map_err(|_| {
         ApiError::Validation(vec![FieldError::new("query", "invalid_query", "The query string cannot be read.")])
-    })?;
-    let mut errors = Vec::new();
-    let limit = match params.get("limit") {
+    })
+}
+
+/// `limit`: 1 to [`MAX_PAGE`], [`DEFAULT_PAGE`] when absent.
+fn page_limit(params: &HashMap<String, String>, errors: &mut Vec<FieldError>) -> u32 {
+    match params.get("limit").map(|raw| raw.parse::<u32>()) {
         None => DEFAULT_PAGE,
-        Some(raw) => match raw.parse::<u32>() {
-            Ok(limit) if (1..=MAX_PAGE).contains(&limit) => limit,
-            _ => {
-                errors.push(FieldError::new(
-                    "limit",
-                    "out_of_range",
-                    format!("limit must be an integer from 1 to {MAX_PAGE}."),
-                ));
-                DEFAULT_PAGE
-            }
-        },
-    };
+        Some(Ok(limit)) if (1..=MAX_PAGE).contains(&limit) => limit,
+        Some(_) => {
+            errors.push(FieldError::new(
+                "limit",
+                "out_of_range",
+                format!("limit must be an integer from 1 to {MAX_PAGE}."),
+            ));
+            DEFAULT_PAGE
+        }
+    }
+}
+
+fn page_params(query: &str) -> Result<(Option<UserId>, u32), ApiError> {
+    let params = query_map(query)?;
+    let mut errors = Vec::new();
+    let limit = page_limit(&params, &mut errors);
     let after = match params.get("cursor") {
         None => None,
         Some(raw) => {
@@ -244,22 +252,9 @@ pub struct AuditPageBody {
 }
 
 fn audit_params(query: &str) -> Result<(Option<u64>, u32, Option<UserId>), ApiError> {
-    let params = web::Query::<HashMap<String, String>>::from_query(query).map_err(|_| {
-        ApiError::Validation(vec![FieldError::new("query", "invalid_query", "The query string cannot be read.")])
-    })?;
+    let params = query_map(query)?;
     let mut errors = Vec::new();
-    let limit = match params.get("limit").map(|raw| raw.parse::<u32>()) {
-        None => DEFAULT_PAGE,
-        Some(Ok(limit)) if (1..=MAX_PAGE).contains(&limit) => limit,
-        Some(_) => {
-            errors.push(FieldError::new(
-                "limit",
-                "out_of_range",
-                format!("limit must be an integer from 1 to {MAX_PAGE}."),
-            ));
-            DEFAULT_PAGE
-        }
-    };
+    let limit = page_limit(&params, &mut errors);
     let before = match params.get("cursor").map(|raw| raw.parse::<u64>()) {
         None => None,
         Some(Ok(seq)) => Some(seq),
