@@ -140,12 +140,19 @@ async fn concurrent_logins_keep_the_audit_chain_intact(app: TestApp) {
             })
         })
         .collect();
+    let mut recorded = 0;
     for login in logins {
-        assert!(matches!(login.await.unwrap(), 200 | 401));
+        match login.await.unwrap() {
+            200 | 401 => recorded += 1,
+            // Ten failures from one address trip the address throttle;
+            // throttled attempts are refused before anything is recorded.
+            429 => {}
+            other => panic!("login answered {other}"),
+        }
     }
     let report = app.verify_audit().await;
     assert_eq!(report.first_break, None);
-    assert_eq!(report.checked, 30, "10 registrations and 20 logins, each recorded once");
+    assert_eq!(report.checked, 10 + recorded, "10 registrations and every evaluated login, each recorded once");
 }
 
 async fn the_verifier_catches_an_audit_row_edited_in_the_database(app: TestApp) {
