@@ -127,11 +127,10 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
 
 async fn serve(settings: &Settings) -> Result<(), CliError> {
     let db = compose::connect(settings).await?;
-    // Fail on unusable keys before changing the database.
-    compose::signing_key(settings)?;
-    compose::refresh_tokens(settings)?;
-    db.migrate_up().await.map_err(|e| CliError::Failed(format!("migrations failed: {e}")))?;
+    // Building loads the keys: a setting that cannot work stops start-up
+    // before the database is changed.
     let app = compose::build(settings, &db)?;
+    db.migrate_up().await.map_err(|e| CliError::Failed(format!("migrations failed: {e}")))?;
     let http = server::HttpSettings {
         host: settings.server.host.clone(),
         port: settings.server.port,

@@ -14,7 +14,7 @@ pub mod user;
 pub mod username;
 
 pub use audit::{AuditAction, AuditEvent, AuditOutcome, RecordedEvent};
-pub use password::{NewPassword, PasswordError, PasswordHash, PasswordRule};
+pub use password::{NewPassword, PasswordHash, PasswordRule};
 pub use role::{Permission, Role, RoleError};
 pub use session::{RefreshDecision, Revocation, Session, SessionId, SessionState};
 pub use token::{AccessClaims, ClaimsError, TokenPolicy};

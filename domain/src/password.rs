@@ -30,9 +30,6 @@ pub enum PasswordRule {
     Common,
 }
 
-/// Why a password was refused.
-pub type PasswordError = PasswordRule;
-
 impl PasswordRule {
     /// Stable machine-readable code for API clients.
     pub fn code(&self) -> &'static str {

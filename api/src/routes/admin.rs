@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use gatehouse_application::{Adapters, admin::MAX_PAGE, ports::UserChange};
+use gatehouse_application::{Adapters, Principal, admin::MAX_PAGE, ports::UserChange};
 use gatehouse_domain::{Role, User, UserId};
 use serde::Serialize;
 use time::format_description::well_known::Rfc3339;
@@ -120,6 +120,14 @@ fn page_params(query: &str) -> Result<(Option<UserId>, u32), ApiError> {
     if errors.is_empty() { Ok((after, limit)) } else { Err(ApiError::Validation(errors)) }
 }
 
+/// The request's principal, who must be an admin: refused with 403 before
+/// anything else about the request is looked at.
+fn admin<A: Adapters>(app: &gatehouse_application::Gatehouse<A>, req: &HttpRequest) -> Result<Principal, ApiError> {
+    let principal = principal(app, req)?;
+    principal.require(gatehouse_domain::Permission::Administer)?;
+    Ok(principal)
+}
+
 fn user_id(raw: &str) -> Result<UserId, ApiError> {
     uuid::Uuid::parse_str(raw).map(UserId::from_uuid).map_err(|_| ApiError::NotFound)
 }
@@ -138,8 +146,7 @@ fn user_id(raw: &str) -> Result<UserId, ApiError> {
         (status = 403, description = "`insufficient_role`", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn list<A: Adapters>(app: App<A>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    let principal = principal(&app, &req)?;
-    principal.require(gatehouse_domain::Permission::Administer)?;
+    let principal = admin(&app, &req)?;
     let (after, limit) = page_params(req.query_string())?;
     let page = app.list_users(&principal, after, limit).await?;
     Ok(HttpResponse::Ok().insert_header(("cache-control", "no-store")).json(UserPageBody {
@@ -157,8 +164,7 @@ pub async fn list<A: Adapters>(app: App<A>, req: HttpRequest) -> Result<HttpResp
         (status = 404, description = "`not_found`", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn get<A: Adapters>(app: App<A>, req: HttpRequest, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    let principal = principal(&app, &req)?;
-    principal.require(gatehouse_domain::Permission::Administer)?;
+    let principal = admin(&app, &req)?;
     let user = app.get_user(&principal, user_id(&id)?).await?;
     Ok(HttpResponse::Ok().insert_header(("cache-control", "no-store")).json(AdminUserBody::from(&user)))
 }
@@ -180,8 +186,7 @@ pub async fn change<A: Adapters>(
     id: web::Path<String>,
     body: JsonObject,
 ) -> Result<HttpResponse, ApiError> {
-    let principal = principal(&app, &req)?;
-    principal.require(gatehouse_domain::Permission::Administer)?;
+    let principal = admin(&app, &req)?;
     let id = user_id(&id)?;
     let body_had_fields = body.0.contains_key("role") || body.0.contains_key("disabled");
     let mut fields = Fields::new(body);
@@ -218,8 +223,7 @@ pub async fn delete<A: Adapters>(
     req: HttpRequest,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let principal = principal(&app, &req)?;
-    principal.require(gatehouse_domain::Permission::Administer)?;
+    let principal = admin(&app, &req)?;
     app.delete_user(&principal, user_id(&id)?).await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -291,8 +295,7 @@ fn audit_params(query: &str) -> Result<(Option<u64>, u32, Option<UserId>), ApiEr
         (status = 403, description = "`insufficient_role`", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn audit<A: Adapters>(app: App<A>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    let principal = principal(&app, &req)?;
-    principal.require(gatehouse_domain::Permission::Administer)?;
+    let principal = admin(&app, &req)?;
     let (before, limit, user) = audit_params(req.query_string())?;
     let page = app.audit_events(&principal, before, limit, user).await?;
     let events = page

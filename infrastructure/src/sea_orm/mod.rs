@@ -10,7 +10,7 @@ use std::{path::Path, time::Duration as StdDuration};
 
 use gatehouse_application::ports::StoreError;
 use gatehouse_migration::{Migrator, MigratorTrait};
-use sea_orm::{ConnectOptions, ConnectionTrait, DatabaseConnection, DbBackend, DbErr};
+use sea_orm::{ConnectOptions, ConnectionTrait, DatabaseConnection, DbErr};
 use time::OffsetDateTime;
 
 pub use audit_log::SeaOrmAuditLog;
@@ -82,11 +82,6 @@ impl Database {
             });
         let conn = sea_orm::Database::connect(options).await.map_err(map_err)?;
         Ok(Self { conn })
-    }
-
-    /// Which database this is connected to.
-    pub fn backend(&self) -> DbBackend {
-        self.conn.get_database_backend()
     }
 
     /// The user store on this pool.
