@@ -131,12 +131,7 @@ async fn serve(settings: &Settings) -> Result<(), CliError> {
     // before the database is changed.
     let app = compose::build(settings, &db)?;
     db.migrate_up().await.map_err(|e| CliError::Failed(format!("migrations failed: {e}")))?;
-    let http = server::HttpSettings {
-        host: settings.server.host.clone(),
-        port: settings.server.port,
-        body_limit_bytes: settings.server.body_limit_bytes,
-        workers: (settings.server.workers > 0).then_some(settings.server.workers),
-    };
+    let http = compose::http_settings(settings)?;
     let app = std::sync::Arc::new(app);
     app.sync_revocations().await.map_err(|e| CliError::Failed(format!("cannot load session revocations: {e}")))?;
     tokio::spawn(server::run_background(

@@ -5,13 +5,17 @@ use gatehouse_application::RevocationList;
 use gatehouse_application::{Adapters, Gatehouse};
 use gatehouse_domain::TokenPolicy;
 use gatehouse_infrastructure::{
-    Argon2Hasher, Argon2Settings, Database, HmacRefreshTokens, JwtCodec, KeyState, MemoryLoginThrottle, SeaOrmAuditLog,
+    Argon2Hasher, Argon2Settings, Database, HmacRefreshTokens, JwtCodec, KeyState, SeaOrmAuditLog, SeaOrmLoginThrottle,
     SeaOrmSessionStore, SeaOrmUserStore, SigningKey, SystemClock, UuidV7Ids, key_file, sea_orm::DatabaseSettings,
 };
 use secrecy::ExposeSecret;
 use time::Duration;
 
-use crate::settings::{PasswordSettings, Settings, SettingsError};
+use crate::{
+    client_address::TrustedProxies,
+    server::HttpSettings,
+    settings::{PasswordSettings, Settings, SettingsError},
+};
 
 /// The adapters the `gatehouse` binary runs with.
 #[derive(Debug)]
@@ -25,7 +29,7 @@ impl Adapters for Production {
     type Refresh = HmacRefreshTokens;
     type Clock = SystemClock;
     type Ids = UuidV7Ids;
-    type Throttle = MemoryLoginThrottle;
+    type Throttle = SeaOrmLoginThrottle;
     type Audit = SeaOrmAuditLog;
 }
 
@@ -40,6 +44,22 @@ pub fn token_policy(settings: &Settings) -> TokenPolicy {
         leeway: Duration::seconds(jwt.leeway_seconds),
         refresh_reuse_grace: Duration::seconds(jwt.refresh_reuse_grace_seconds),
     }
+}
+
+/// The HTTP settings the server section describes.
+///
+/// # Errors
+/// [`SettingsError`] for `server.trusted_proxies`.
+pub fn http_settings(settings: &Settings) -> Result<HttpSettings, SettingsError> {
+    let server = &settings.server;
+    Ok(HttpSettings {
+        host: server.host.clone(),
+        port: server.port,
+        body_limit_bytes: server.body_limit_bytes,
+        workers: (server.workers > 0).then_some(server.workers),
+        trusted_proxies: TrustedProxies::parse(&server.trusted_proxies)
+            .map_err(|e| SettingsError::new("server.trusted_proxies", e))?,
+    })
 }
 
 /// The argon2id settings the password section describes.
@@ -135,10 +155,8 @@ pub fn build(settings: &Settings, db: &Database) -> Result<Gatehouse<Production>
         refresh: refresh_tokens(settings)?,
         clock: SystemClock,
         ids: UuidV7Ids,
-        throttle: MemoryLoginThrottle::new(
-            settings.rate_limit.login_failures,
-            Duration::seconds(settings.rate_limit.window_seconds),
-        ),
+        throttle: db
+            .throttle(settings.rate_limit.login_failures, Duration::seconds(settings.rate_limit.window_seconds)),
         audit: db.audit(),
         policy: token_policy(settings),
         revocations: RevocationList::default(),

@@ -7,6 +7,7 @@
 //! concrete adapters.
 
 pub mod cli;
+pub mod client_address;
 pub mod compose;
 pub mod error;
 pub mod extract;

@@ -18,7 +18,7 @@ use utoipa::{
 };
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::{error, extract, routes};
+use crate::{client_address::TrustedProxies, error, extract, routes};
 
 /// HTTP settings the server needs.
 #[derive(Debug, Clone)]
@@ -29,11 +29,19 @@ pub struct HttpSettings {
     pub body_limit_bytes: usize,
     /// Worker threads; `None` means one per core.
     pub workers: Option<usize>,
+    /// Whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl Default for HttpSettings {
     fn default() -> Self {
-        Self { host: "127.0.0.1".into(), port: 8080, body_limit_bytes: 16_384, workers: None }
+        Self {
+            host: "127.0.0.1".into(),
+            port: 8080,
+            body_limit_bytes: 16_384,
+            workers: None,
+            trusted_proxies: TrustedProxies::default(),
+        }
     }
 }
 
@@ -101,9 +109,11 @@ pub fn configure<A: Adapters>(cfg: &mut web::ServiceConfig) {
 pub fn start<A: Adapters>(app: Arc<Gatehouse<A>>, http: &HttpSettings) -> std::io::Result<RunningServer> {
     let app = web::Data::from(app);
     let limit = http.body_limit_bytes;
+    let proxies = web::Data::new(http.trusted_proxies.clone());
     let mut server = HttpServer::new(move || {
         App::new()
             .app_data(app.clone())
+            .app_data(proxies.clone())
             .app_data(extract::payload_config(limit))
             .configure(configure::<A>)
             .default_service(web::to(not_found))
@@ -148,6 +158,9 @@ pub async fn run_background<A: Adapters>(app: Arc<Gatehouse<A>>, poll: Duration,
             _ = purge_tick.tick() => {
                 if let Err(e) = app.purge_sessions().await {
                     tracing::warn!(error = %e, "purging ended sessions failed; will retry");
+                }
+                if let Err(e) = app.purge_throttle().await {
+                    tracing::warn!(error = %e, "purging closed login-throttle windows failed; will retry");
                 }
             }
         }

@@ -5,7 +5,10 @@
 //! `GATEHOUSE_CONFIG_DIR` or `config`; `env` is `GATEHOUSE_ENV` or
 //! `development`), then `GATEHOUSE__SECTION__KEY` environment variables.
 
-use std::path::{Path, PathBuf};
+use std::{
+    collections::HashMap,
+    path::{Path, PathBuf},
+};
 
 use config::{Config, Environment, File, FileFormat};
 use secrecy::SecretString;
@@ -48,6 +51,10 @@ pub struct ServerSettings {
     pub port: u16,
     pub body_limit_bytes: usize,
     pub workers: usize,
+    /// CIDR blocks (or addresses) of the proxies whose `X-Forwarded-For`
+    /// is believed.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -87,7 +94,7 @@ pub struct PasswordSettings {
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct RateLimitSettings {
-    pub login_failures: usize,
+    pub login_failures: u32,
     pub window_seconds: i64,
 }
 
@@ -119,29 +126,36 @@ impl Settings {
     pub fn load() -> Result<Self, SettingsError> {
         let environment = std::env::var("GATEHOUSE_ENV").unwrap_or_else(|_| "development".into());
         let dir = std::env::var_os("GATEHOUSE_CONFIG_DIR").map_or_else(|| PathBuf::from("config"), PathBuf::from);
-        Self::load_from(
-            &dir,
-            &environment,
-            Environment::with_prefix("GATEHOUSE").prefix_separator("__").separator("__"),
-        )
+        Self::load_from(&dir, &environment, std::env::vars().collect())
     }
 
     /// As [`Self::load`], with the folder, environment name and environment
-    /// source given (tests use this to avoid touching the process env).
+    /// variables given (tests use this to avoid touching the process env).
+    ///
+    /// A variable whose value is a JSON array of strings sets a list
+    /// (`GATEHOUSE__SERVER__TRUSTED_PROXIES='["10.0.0.0/8"]'`): containers
+    /// cannot write TOML lists. Variables without the `GATEHOUSE__` prefix
+    /// are ignored.
     ///
     /// # Errors
     /// [`SettingsError`].
-    pub fn load_from(dir: &Path, environment: &str, env: Environment) -> Result<Self, SettingsError> {
+    pub fn load_from(dir: &Path, environment: &str, vars: HashMap<String, String>) -> Result<Self, SettingsError> {
         if !matches!(environment, "development" | "test" | "production") {
             return Err(SettingsError::new("GATEHOUSE_ENV", "must be development, test or production"));
         }
-        let config = Config::builder()
+        let (lists, scalars): (HashMap<String, String>, HashMap<String, String>) =
+            vars.into_iter().filter(|(var, _)| var.starts_with(ENV_PREFIX)).partition(|(_, value)| is_list(value));
+        let env = Environment::with_prefix("GATEHOUSE").prefix_separator("__").separator("__").source(Some(scalars));
+        let mut builder = Config::builder()
             .add_source(File::from_str(DEFAULTS, FileFormat::Toml))
             .add_source(File::from(dir.join("default.toml")).required(false))
             .add_source(File::from(dir.join(format!("{environment}.toml"))).required(false))
-            .add_source(env.try_parsing(true))
-            .build()
-            .map_err(config_error)?;
+            .add_source(env.try_parsing(true));
+        for (var, value) in lists {
+            let list: Vec<String> = serde_json::from_str(&value).unwrap_or_default();
+            builder = builder.set_override(env_key(&var), list).map_err(config_error)?;
+        }
+        let config = builder.build().map_err(config_error)?;
         let mut settings: Self = config.try_deserialize().map_err(config_error)?;
         settings.environment = environment.to_owned();
         settings.validate()?;
@@ -235,6 +249,9 @@ impl Settings {
         if self.server.body_limit_bytes < 256 {
             return Err(SettingsError::new("server.body_limit_bytes", "must be at least 256"));
         }
+        if let Err(e) = crate::client_address::TrustedProxies::parse(&self.server.trusted_proxies) {
+            return Err(SettingsError::new("server.trusted_proxies", e));
+        }
         if self.rate_limit.window_seconds < 0 {
             return Err(SettingsError::new("rate_limit.window_seconds", "must not be negative"));
         }
@@ -243,6 +260,18 @@ impl Settings {
         }
         Ok(())
     }
+}
+
+const ENV_PREFIX: &str = "GATEHOUSE__";
+
+/// Whether an environment value is a JSON array of strings.
+fn is_list(value: &str) -> bool {
+    value.trim_start().starts_with('[') && serde_json::from_str::<Vec<String>>(value).is_ok()
+}
+
+/// `GATEHOUSE__SERVER__TRUSTED_PROXIES` -> `server.trusted_proxies`.
+fn env_key(var: &str) -> String {
+    var.trim_start_matches(ENV_PREFIX).split("__").map(str::to_lowercase).collect::<Vec<_>>().join(".")
 }
 
 /// The `config` crate names the key in its message; keep that, drop the rest.
@@ -259,14 +288,31 @@ fn config_error(e: config::ConfigError) -> SettingsError {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-
     use super::*;
 
     fn load(vars: &[(&str, &str)]) -> Result<Settings, SettingsError> {
         let vars: HashMap<String, String> = vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
-        let env = Environment::with_prefix("GATEHOUSE").prefix_separator("__").separator("__").source(Some(vars));
-        Settings::load_from(Path::new("/nonexistent"), "development", env)
+        Settings::load_from(Path::new("/nonexistent"), "development", vars)
+    }
+
+    #[test]
+    fn a_json_array_in_an_environment_variable_sets_a_list() {
+        let s = load(&[("GATEHOUSE__SERVER__TRUSTED_PROXIES", r#"["10.0.0.0/8", "192.168.1.1"]"#)]).unwrap();
+        assert_eq!(s.server.trusted_proxies, ["10.0.0.0/8", "192.168.1.1"]);
+        assert!(load(&[]).unwrap().server.trusted_proxies.is_empty(), "the default is no trusted proxy");
+    }
+
+    #[test]
+    fn a_list_that_is_not_a_json_array_is_refused_naming_the_key() {
+        let err = load(&[("GATEHOUSE__SERVER__TRUSTED_PROXIES", r#"["10.0.0.0/8""#)]).unwrap_err();
+        assert!(err.to_string().contains("server.trusted_proxies"), "{err}");
+    }
+
+    #[test]
+    fn a_trusted_proxy_that_is_not_a_cidr_block_is_refused_naming_the_key() {
+        let err = load(&[("GATEHOUSE__SERVER__TRUSTED_PROXIES", r#"["10.0.0.0/8", "proxy.local"]"#)]).unwrap_err();
+        assert_eq!(err.key, "server.trusted_proxies");
+        assert!(err.message.contains("proxy.local"), "{err}");
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Log in: check the password, open a session, issue a token pair.
 
-use gatehouse_domain::{AuditAction, AuditOutcome, SessionId, Username};
+use std::net::IpAddr;
+
+use gatehouse_domain::{AuditAction, AuditOutcome, SessionId, ThrottleKey, Username};
 use secrecy::SecretString;
 use time::Duration;
 
@@ -8,7 +10,8 @@ use crate::{
     Adapters, Gatehouse,
     audit::event,
     ports::{
-        AuditLog, Clock, HashError, LoginThrottle, PasswordHasher, RevokeScope, StoreError, TokenError, UserStore,
+        Admission, AuditLog, Clock, HashError, LoginThrottle, PasswordHasher, RevokeScope, StoreError, TokenError,
+        UserStore,
     },
 };
 
@@ -19,8 +22,9 @@ pub struct LoginRequest {
     /// fails exactly like an unknown one.
     pub username: String,
     pub password: SecretString,
-    /// The client's address, for throttling, if known.
-    pub client: Option<String>,
+    /// The client's address (behind trusted proxies, the forwarded one),
+    /// for throttling and the audit trail, if known.
+    pub client: Option<IpAddr>,
 }
 
 /// An access token and the refresh token of its session.
@@ -60,18 +64,22 @@ impl<A: Adapters> Gatehouse<A> {
     /// [`LoginError::InvalidCredentials`] for an unknown user and a wrong
     /// password alike (both run one password verification);
     /// [`LoginError::Throttled`] once the username or the client address has
-    /// too many recent failures, even with the right password.
+    /// used its attempts for the window, even with the right password: the
+    /// attempt's slot is taken before the password is checked.
     #[tracing::instrument(skip_all)]
     pub async fn login(&self, request: LoginRequest) -> Result<TokenPair, LoginError> {
         let now = self.clock.now();
         let username = Username::parse(&request.username).ok();
-        let keys = throttle_keys(username.as_ref(), request.client.as_deref());
-        // When both the username and the address are throttled, the client
-        // may only retry once both have cleared: report the longer wait.
-        let retry_after = keys.iter().filter_map(|key| self.throttle.check(key, now).err()).max();
-        if let Some(retry_after) = retry_after {
-            return Err(LoginError::Throttled { retry_after });
-        }
+        // The slot is taken before anything is checked, so that attempts in
+        // flight count too: N parallel guesses check at most the limit.
+        let keys = ThrottleKey::for_attempt(username.as_ref(), request.client);
+        let slots = match self.throttle.acquire(&keys, now).await? {
+            Admission::Granted(slots) => slots,
+            Admission::Refused { retry_after } => {
+                tracing::info!(outcome = "throttled", "login refused");
+                return Err(LoginError::Throttled { retry_after });
+            }
+        };
 
         let user = match &username {
             Some(name) => self.users.find_by_username(name).await?,
@@ -86,13 +94,11 @@ impl<A: Adapters> Gatehouse<A> {
             }
             Err(e) => return Err(LoginError::Hash(e)),
         };
-        let client = request.client.as_deref();
+        let client = request.client.map(|ip| ip.to_string());
+        let client = client.as_deref();
         let user = match user {
             Some(user) if verified => user,
             user => {
-                for key in &keys {
-                    self.throttle.record_failure(key, now);
-                }
                 let (subject, detail) = match &user {
                     Some(user) => (Some(user.id), "wrong_password"),
                     None => (None, "unknown_user"),
@@ -104,12 +110,9 @@ impl<A: Adapters> Gatehouse<A> {
                 return Err(LoginError::InvalidCredentials);
             }
         };
-        // Only the username's count is forgiven: resetting the address's
-        // count would let an attacker clear it by logging into an account
-        // of their own between guesses.
-        if let Some(user_key) = keys.iter().find(|k| k.starts_with("user:")) {
-            self.throttle.reset(user_key);
-        }
+        // The username's count is cleared; the address only gets this
+        // attempt's slot back (see `ThrottleKey::cleared_by_success`).
+        self.throttle.succeeded(&slots).await?;
         if !user.is_active() {
             let detail = Some("account_disabled".to_owned());
             let audit = event(now, AuditAction::Login, AuditOutcome::Failure, None, Some(user.id), client, detail);
@@ -137,18 +140,4 @@ impl<A: Adapters> Gatehouse<A> {
         tracing::info!(user_id = %user.id, session_id = %pair.session_id, outcome = "success", "login");
         Ok(pair)
     }
-}
-
-/// Failures are counted per username and per client address, so that
-/// neither spraying one account from many addresses nor many accounts from
-/// one address goes unchecked.
-fn throttle_keys(username: Option<&Username>, client: Option<&str>) -> Vec<String> {
-    let mut keys = Vec::with_capacity(2);
-    if let Some(name) = username {
-        keys.push(format!("user:{name}"));
-    }
-    if let Some(client) = client {
-        keys.push(format!("addr:{client}"));
-    }
-    keys
 }

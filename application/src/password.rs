@@ -1,11 +1,11 @@
 //! Change one's own password.
 
-use gatehouse_domain::{AuditAction, AuditOutcome, NewPassword};
+use gatehouse_domain::{AuditAction, AuditOutcome, NewPassword, ThrottleKey};
 use secrecy::SecretString;
 
 use crate::{
     Adapters, Gatehouse, Principal,
-    ports::{AuditLog, Clock, HashError, LoginThrottle, PasswordHasher, RevokeScope, StoreError, UserStore},
+    ports::{Admission, AuditLog, Clock, HashError, LoginThrottle, PasswordHasher, RevokeScope, StoreError, UserStore},
 };
 
 /// Why a password change was refused.
@@ -32,7 +32,8 @@ impl<A: Adapters> Gatehouse<A> {
     ///
     /// # Errors
     /// [`ChangePasswordError::InvalidCredentials`] for a wrong current
-    /// password; failures count towards login throttling of the username.
+    /// password. The attempt takes a slot of the username's login throttle
+    /// before the password is checked, as a login does.
     #[tracing::instrument(skip_all, fields(user_id = %principal.user_id))]
     pub async fn change_password(
         &self,
@@ -41,8 +42,11 @@ impl<A: Adapters> Gatehouse<A> {
         new: NewPassword,
     ) -> Result<(), ChangePasswordError> {
         let now = self.clock.now();
-        let key = format!("user:{}", principal.username);
-        self.throttle.check(&key, now).map_err(|retry_after| ChangePasswordError::Throttled { retry_after })?;
+        let keys = [ThrottleKey::Username(principal.username.clone())];
+        let slots = match self.throttle.acquire(&keys, now).await? {
+            Admission::Granted(slots) => slots,
+            Admission::Refused { retry_after } => return Err(ChangePasswordError::Throttled { retry_after }),
+        };
         let user = match self.users.find_by_id(principal.user_id).await? {
             Some(user) if user.is_active() => user,
             _ => return Err(ChangePasswordError::AccountUnavailable),
@@ -53,13 +57,13 @@ impl<A: Adapters> Gatehouse<A> {
             Err(e) => return Err(ChangePasswordError::Hash(e)),
         };
         if !verified {
-            self.throttle.record_failure(&key, now);
             let mut audit =
                 principal.event(now, AuditAction::PasswordChange, Some(user.id), Some("wrong_password".into()));
             audit.outcome = AuditOutcome::Failure;
             self.audit.append(&audit).await?;
             return Err(ChangePasswordError::InvalidCredentials);
         }
+        self.throttle.succeeded(&slots).await?;
         let hash = self.hasher.hash(new.into_secret()).await.map_err(ChangePasswordError::Hash)?;
         let audit = principal.event(now, AuditAction::PasswordChange, Some(user.id), None);
         self.users.set_password_hash_audited(user.id, &hash, now, Some(&audit)).await?;

@@ -8,7 +8,8 @@
 use std::future::Future;
 
 use gatehouse_domain::{
-    AccessClaims, AuditEvent, PasswordHash, RecordedEvent, Revocation, Role, Session, SessionId, User, UserId, Username,
+    AccessClaims, AuditEvent, PasswordHash, RecordedEvent, Revocation, Role, Session, SessionId, ThrottleKey, User,
+    UserId, Username,
 };
 use secrecy::SecretString;
 use time::{Duration, OffsetDateTime};
@@ -396,17 +397,56 @@ pub trait IdSource: Send + Sync + 'static {
     fn new_id(&self) -> Uuid;
 }
 
-/// Counts failed logins per key (username, client address) in a window.
+/// Login throttling state, per [`ThrottleKey`], under one
+/// [`ThrottlePolicy`] fixed when the adapter is built.
+///
+/// Instances that share a database share the counts; the in-memory adapter
+/// keeps them in process.
 pub trait LoginThrottle: Send + Sync + 'static {
-    /// `Err(retry_after)` while `key` has reached the failure limit.
+    /// Takes one attempt's slot under every key in `keys`, before the
+    /// password is checked.
+    ///
+    /// It MUST be atomic per key in the store (a conditional upsert or a
+    /// row lock, never a read and then a write): N concurrent calls for one
+    /// key against a limit of L grant at most L slots. When any key refuses,
+    /// the attempt MUST take no slot under the others either, and the
+    /// answer is the longest wait among the refusing keys. With throttling
+    /// off (limit 0) it grants without touching the store.
     ///
     /// # Errors
-    /// The time until the oldest counted failure leaves the window.
-    fn check(&self, key: &str, now: OffsetDateTime) -> Result<(), Duration>;
+    /// [`StoreError`] when the state cannot be reached.
+    fn acquire(
+        &self,
+        keys: &[ThrottleKey],
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<Admission, StoreError>> + Send;
 
-    /// Counts one failure for `key`.
-    fn record_failure(&self, key: &str, now: OffsetDateTime);
+    /// Settles an attempt whose password was right: MUST clear the count
+    /// of every key [`ThrottleKey::cleared_by_success`] says, and give back
+    /// only this attempt's own slot under the others (if its window is
+    /// still the one it was taken in).
+    ///
+    /// # Errors
+    /// [`StoreError`] when the state cannot be reached.
+    fn succeeded(&self, slots: &Slots) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Forgets `key`'s failures (after a successful login).
-    fn reset(&self, key: &str);
+    /// Deletes windows that have closed by `now`; returns how many.
+    ///
+    /// # Errors
+    /// [`StoreError`] when the state cannot be reached.
+    fn purge(&self, now: OffsetDateTime) -> impl Future<Output = Result<u64, StoreError>> + Send;
 }
+
+/// What [`LoginThrottle::acquire`] decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Admission {
+    /// Go ahead and check the password; settle with
+    /// [`LoginThrottle::succeeded`] if it was right.
+    Granted(Slots),
+    /// Refused without checking anything.
+    Refused { retry_after: Duration },
+}
+
+/// The slots one attempt holds: each key and the window it was taken in.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Slots(pub Vec<(ThrottleKey, OffsetDateTime)>);

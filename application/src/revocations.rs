@@ -21,7 +21,7 @@ use time::{Duration, OffsetDateTime};
 
 use crate::{
     Adapters, Gatehouse,
-    ports::{Clock, SessionStore, StoreError},
+    ports::{Clock, LoginThrottle, SessionStore, StoreError},
 };
 
 /// How far back each poll looks again, beyond the previous poll's start:
@@ -100,6 +100,18 @@ impl<A: Adapters> Gatehouse<A> {
         let purged = self.sessions.purge(now, now - self.policy.refresh_reuse_grace).await?;
         if purged > 0 {
             tracing::info!(purged, "purged ended sessions");
+        }
+        Ok(purged)
+    }
+
+    /// Deletes login-throttle windows that have closed.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub async fn purge_throttle(&self) -> Result<u64, StoreError> {
+        let purged = self.throttle.purge(self.clock.now()).await?;
+        if purged > 0 {
+            tracing::debug!(purged, "purged closed login-throttle windows");
         }
         Ok(purged)
     }

@@ -27,5 +27,5 @@ pub use argon2_hasher::{Argon2Hasher, Argon2Settings};
 pub use jwt_codec::{JwtCodec, KeyState, SigningKey};
 pub use memory::{MemoryAuditLog, MemoryLoginThrottle, MemorySessionStore, MemoryUserStore};
 pub use refresh_tokens::HmacRefreshTokens;
-pub use sea_orm::{Database, SeaOrmAuditLog, SeaOrmSessionStore, SeaOrmUserStore};
+pub use sea_orm::{Database, SeaOrmAuditLog, SeaOrmLoginThrottle, SeaOrmSessionStore, SeaOrmUserStore};
 pub use system::{FixedClock, SystemClock, UuidV7Ids};

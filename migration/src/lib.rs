@@ -9,6 +9,7 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261125_000001_users_and_sessions;
+mod m20261202_000001_login_throttle;
 
 /// Every migration, oldest first.
 #[derive(Debug)]
@@ -16,6 +17,9 @@ pub struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261125_000001_users_and_sessions::Migration)]
+        vec![
+            Box::new(m20261125_000001_users_and_sessions::Migration),
+            Box::new(m20261202_000001_login_throttle::Migration),
+        ]
     }
 }

@@ -136,7 +136,7 @@ pub async fn login<A: Adapters>(app: App<A>, req: HttpRequest, body: JsonObject)
     let (Some(username), Some(password)) = (username, password) else {
         return Err(ApiError::Internal("validated fields missing".into()));
     };
-    let client = super::client_address(&req);
+    let client = super::client_ip(&req);
     let pair = app.login(LoginRequest { username, password: SecretString::from(password), client }).await?;
     Ok(token_response(&pair))
 }

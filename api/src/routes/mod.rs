@@ -9,7 +9,9 @@ pub mod sessions;
 use actix_web::{HttpRequest, web};
 use gatehouse_application::{Adapters, Gatehouse, Principal};
 
-use crate::{error::ApiError, extract::bearer_token};
+use std::net::IpAddr;
+
+use crate::{client_address::TrustedProxies, error::ApiError, extract::bearer_token};
 
 /// The application as handlers receive it.
 pub type App<A> = web::Data<Gatehouse<A>>;
@@ -27,7 +29,16 @@ pub fn principal<A: Adapters>(app: &Gatehouse<A>, req: &HttpRequest) -> Result<P
 }
 
 /// The client's address as the audit trail and the login throttle see it:
-/// the TCP peer (a proxy in front means the proxy's address).
+/// the TCP peer, or the address a trusted proxy forwarded (see
+/// [`TrustedProxies`]).
+pub fn client_ip(req: &HttpRequest) -> Option<IpAddr> {
+    match req.app_data::<web::Data<TrustedProxies>>() {
+        Some(proxies) => proxies.of(req),
+        None => TrustedProxies::default().of(req),
+    }
+}
+
+/// [`client_ip`] as the audit trail records it.
 pub fn client_address(req: &HttpRequest) -> Option<String> {
-    req.peer_addr().map(|addr| addr.ip().to_string())
+    client_ip(req).map(|ip| ip.to_string())
 }

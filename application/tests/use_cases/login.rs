@@ -173,7 +173,7 @@ async fn the_username_throttle_counts_every_spelling_of_the_name() {
     let app = app();
     register(&app, "alice").await;
 
-    for spelling in ["alice", "ALICE", " Alice "].into_iter().take(THROTTLE_LIMIT) {
+    for spelling in ["alice", "ALICE", " Alice "].into_iter().take(THROTTLE_LIMIT as usize) {
         let result = app.login(login_request(spelling, WRONG_PASSWORD, None)).await;
         assert!(matches!(result, Err(LoginError::InvalidCredentials)), "{result:?}");
     }
@@ -261,4 +261,53 @@ async fn a_successful_login_forgets_the_earlier_failures_of_the_username() {
         let result = app.login(login_request("alice", PASSWORD, None)).await;
         assert!(result.is_ok(), "{result:?}");
     }
+}
+
+#[tokio::test]
+async fn parallel_guesses_check_no_more_passwords_than_the_limit() {
+    let app = std::sync::Arc::new(app());
+    register(&app, "alice").await;
+
+    let guesses: Vec<_> = (0..30)
+        .map(|i| {
+            let app = std::sync::Arc::clone(&app);
+            let client = format!("192.0.2.{i}");
+            tokio::spawn(async move { app.login(login_request("alice", WRONG_PASSWORD, Some(&client))).await })
+        })
+        .collect();
+    let mut checked = 0;
+    for guess in guesses {
+        match guess.await.unwrap() {
+            Err(LoginError::InvalidCredentials) => checked += 1,
+            Err(LoginError::Throttled { .. }) => {}
+            other => panic!("a guess answered {other:?}"),
+        }
+    }
+    assert_eq!(checked, THROTTLE_LIMIT, "passwords checked out of 30 parallel guesses");
+}
+
+#[tokio::test]
+async fn a_successful_login_gives_the_address_its_slot_back_so_busy_addresses_are_not_throttled() {
+    let app = app();
+    register(&app, "alice").await;
+    for _ in 0..(THROTTLE_LIMIT * 3) {
+        app.login(login_request("alice", PASSWORD, Some("192.0.2.1"))).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_successful_login_does_not_forgive_the_addresss_earlier_failures() {
+    let app = app();
+    register(&app, "mallory").await;
+    let attacker = Some("203.0.113.9");
+    for i in 1..THROTTLE_LIMIT {
+        let result = app.login(login_request(&format!("victim{i}"), WRONG_PASSWORD, attacker)).await;
+        assert!(matches!(result, Err(LoginError::InvalidCredentials)), "{result:?}");
+    }
+    // Logging into an account of one's own between guesses resets nothing.
+    app.login(login_request("mallory", PASSWORD, attacker)).await.unwrap();
+    let last = app.login(login_request("victim9", WRONG_PASSWORD, attacker)).await;
+    assert!(matches!(last, Err(LoginError::InvalidCredentials)), "{last:?}");
+    let next = app.login(login_request("victim10", WRONG_PASSWORD, attacker)).await;
+    assert!(matches!(next, Err(LoginError::Throttled { .. })), "{next:?}");
 }

@@ -21,7 +21,7 @@ use uuid::Uuid;
 /// Where every test's clock starts.
 pub const T0: OffsetDateTime = datetime!(2026-03-01 12:00 UTC);
 /// Failed logins allowed per username or address within [`THROTTLE_WINDOW`].
-pub const THROTTLE_LIMIT: usize = 3;
+pub const THROTTLE_LIMIT: u32 = 3;
 pub const THROTTLE_WINDOW: Duration = Duration::minutes(15);
 
 /// A password that passes the policy.
@@ -159,7 +159,11 @@ pub async fn insert_user(app: &App, name: &str, role: Role, disabled: bool) -> U
 }
 
 pub fn login_request(name: &str, password: &str, client: Option<&str>) -> LoginRequest {
-    LoginRequest { username: name.to_owned(), password: secret(password), client: client.map(str::to_owned) }
+    LoginRequest {
+        username: name.to_owned(),
+        password: secret(password),
+        client: client.map(|ip| ip.parse().expect("an IP address")),
+    }
 }
 
 /// Logs `name` in with [`PASSWORD`] from no particular address.

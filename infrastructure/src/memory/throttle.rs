@@ -1,34 +1,35 @@
-//! In-memory [`LoginThrottle`]: a sliding window of failure times per key.
+//! In-memory [`LoginThrottle`]: one window per key behind a mutex, so each
+//! acquisition is atomic within the process.
 //!
-//! The state is per process: with several instances behind a load balancer
-//! each one counts separately, so the effective limit is at most
-//! `limit x instances`.
+//! The state is per process (clones share it): instances that should share
+//! their counts need a SQL store ([`crate::SeaOrmLoginThrottle`]).
 
 use std::{
-    collections::{HashMap, VecDeque},
+    collections::HashMap,
     sync::{Arc, Mutex},
 };
 
-use gatehouse_application::ports::LoginThrottle;
+use gatehouse_application::ports::{Admission, LoginThrottle, Slots, StoreError};
+use gatehouse_domain::{ThrottleKey, ThrottlePolicy, ThrottleWindow};
 use time::{Duration, OffsetDateTime};
 
 use super::lock;
 
-/// Failure limit per key within a window. A limit of 0 turns throttling off.
+/// Windows per key, under one policy. A limit of 0 turns throttling off.
 #[derive(Debug, Clone)]
 pub struct MemoryLoginThrottle {
-    limit: usize,
-    window: Duration,
-    failures: Arc<Mutex<HashMap<String, VecDeque<OffsetDateTime>>>>,
+    policy: ThrottlePolicy,
+    windows: Arc<Mutex<HashMap<ThrottleKey, ThrottleWindow>>>,
 }
 
-/// Keys tracked at most; beyond this the oldest entries are pruned first so
+/// Keys tracked at most; beyond this closed windows are dropped first, so
 /// that a flood of random usernames cannot grow memory without bound.
 const MAX_KEYS: usize = 100_000;
 
 impl MemoryLoginThrottle {
-    pub fn new(limit: usize, window: Duration) -> Self {
-        Self { limit, window, failures: Arc::default() }
+    /// `limit` attempts per key in each `window`.
+    pub fn new(limit: u32, window: Duration) -> Self {
+        Self { policy: ThrottlePolicy { limit, window }, windows: Arc::default() }
     }
 
     /// A throttle that never refuses.
@@ -38,77 +39,52 @@ impl MemoryLoginThrottle {
 }
 
 impl LoginThrottle for MemoryLoginThrottle {
-    fn check(&self, key: &str, now: OffsetDateTime) -> Result<(), Duration> {
-        if self.limit == 0 {
-            return Ok(());
+    async fn acquire(&self, keys: &[ThrottleKey], now: OffsetDateTime) -> Result<Admission, StoreError> {
+        if !self.policy.is_enabled() {
+            return Ok(Admission::Granted(Slots::default()));
         }
-        let mut failures = lock(&self.failures);
-        let Some(times) = failures.get_mut(key) else { return Ok(()) };
-        while times.front().is_some_and(|t| *t + self.window <= now) {
-            times.pop_front();
+        let mut windows = lock(&self.windows);
+        if windows.len() + keys.len() > MAX_KEYS {
+            windows.retain(|_, w| !self.policy.has_expired(w.started_at, now));
         }
-        match times.front() {
-            Some(oldest) if times.len() >= self.limit => Err((*oldest + self.window - now).max(Duration::SECOND)),
-            _ => Ok(()),
+        let taken: Vec<(ThrottleKey, ThrottleWindow)> =
+            keys.iter().map(|key| (key.clone(), self.policy.take(windows.get(key).copied(), now))).collect();
+        let retry_after = taken.iter().filter_map(|(_, w)| self.policy.judge(*w, now).err()).max();
+        match retry_after {
+            // Refused: only the refusing keys keep their (capped) count, so
+            // the others are left exactly as they were.
+            Some(retry_after) => {
+                for (key, window) in taken {
+                    if self.policy.judge(window, now).is_err() {
+                        windows.insert(key, window);
+                    }
+                }
+                Ok(Admission::Refused { retry_after })
+            }
+            None => {
+                let slots = taken.iter().map(|(key, w)| (key.clone(), w.started_at)).collect();
+                windows.extend(taken);
+                Ok(Admission::Granted(Slots(slots)))
+            }
         }
     }
 
-    fn record_failure(&self, key: &str, now: OffsetDateTime) {
-        if self.limit == 0 {
-            return;
+    async fn succeeded(&self, slots: &Slots) -> Result<(), StoreError> {
+        let mut windows = lock(&self.windows);
+        for (key, started_at) in &slots.0 {
+            if key.cleared_by_success() {
+                windows.remove(key);
+            } else if let Some(window) = windows.get_mut(key).filter(|w| w.started_at == *started_at) {
+                window.attempts = self.policy.give_back(window.attempts);
+            }
         }
-        let mut failures = lock(&self.failures);
-        if failures.len() >= MAX_KEYS && !failures.contains_key(key) {
-            let window = self.window;
-            failures.retain(|_, times| times.back().is_some_and(|t| *t + window > now));
-        }
-        let times = failures.entry(key.to_owned()).or_default();
-        times.push_back(now);
-        while times.len() > self.limit {
-            times.pop_front();
-        }
+        Ok(())
     }
 
-    fn reset(&self, key: &str) {
-        lock(&self.failures).remove(key);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use time::macros::datetime;
-
-    use super::*;
-
-    const T0: OffsetDateTime = datetime!(2026-01-01 00:00 UTC);
-
-    #[test]
-    fn the_limit_th_failure_closes_the_door_until_the_window_passes() {
-        let throttle = MemoryLoginThrottle::new(3, Duration::minutes(15));
-        for i in 0..3 {
-            assert!(throttle.check("user:alice", T0 + Duration::seconds(i)).is_ok());
-            throttle.record_failure("user:alice", T0 + Duration::seconds(i));
-        }
-        assert_eq!(throttle.check("user:alice", T0 + Duration::seconds(60)), Err(Duration::seconds(15 * 60 - 60)));
-        assert!(throttle.check("user:bob", T0).is_ok());
-        assert!(throttle.check("user:alice", T0 + Duration::minutes(15)).is_ok());
-    }
-
-    #[test]
-    fn a_reset_forgets_failures() {
-        let throttle = MemoryLoginThrottle::new(1, Duration::minutes(15));
-        throttle.record_failure("k", T0);
-        assert!(throttle.check("k", T0).is_err());
-        throttle.reset("k");
-        assert!(throttle.check("k", T0).is_ok());
-    }
-
-    #[test]
-    fn a_limit_of_zero_never_throttles() {
-        let throttle = MemoryLoginThrottle::new(0, Duration::minutes(15));
-        for _ in 0..100 {
-            throttle.record_failure("k", T0);
-        }
-        assert!(throttle.check("k", T0).is_ok());
+    async fn purge(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+        let mut windows = lock(&self.windows);
+        let before = windows.len();
+        windows.retain(|_, w| !self.policy.has_expired(w.started_at, now));
+        Ok(u64::try_from(before - windows.len()).unwrap_or(u64::MAX))
     }
 }

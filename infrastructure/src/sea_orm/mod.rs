@@ -4,6 +4,7 @@
 mod audit_log;
 mod entities;
 mod session_store;
+mod throttle;
 mod user_store;
 
 use std::{path::Path, time::Duration as StdDuration};
@@ -15,6 +16,7 @@ use time::OffsetDateTime;
 
 pub use audit_log::SeaOrmAuditLog;
 pub use session_store::SeaOrmSessionStore;
+pub use throttle::SeaOrmLoginThrottle;
 pub use user_store::SeaOrmUserStore;
 
 /// Connection settings.
@@ -97,6 +99,12 @@ impl Database {
     /// The session store on this pool.
     pub fn sessions(&self) -> SeaOrmSessionStore {
         SeaOrmSessionStore::new(self.conn.clone())
+    }
+
+    /// The login throttle on this pool: `limit` attempts per key in each
+    /// `window` (a limit of 0 turns it off).
+    pub fn throttle(&self, limit: u32, window: time::Duration) -> SeaOrmLoginThrottle {
+        SeaOrmLoginThrottle::new(self.conn.clone(), limit, window)
     }
 
     /// Applies every pending migration.

@@ -7,6 +7,7 @@
 //! a column cannot pass.
 
 mod audit_log;
+mod login_throttle;
 mod session_store;
 mod user_store;
 

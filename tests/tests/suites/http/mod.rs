@@ -7,5 +7,6 @@ mod errors;
 mod instances;
 mod operations;
 mod sessions;
+mod throttling;
 pub mod tokens;
 mod tutorial;

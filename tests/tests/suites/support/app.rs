@@ -36,7 +36,12 @@ use super::db::{self, TestDb};
 /// What instances of one test share: the database and the key folder.
 #[derive(Clone)]
 enum Shared {
-    Memory { users: MemoryUserStore, sessions: MemorySessionStore, audit: MemoryAuditLog },
+    Memory {
+        users: MemoryUserStore,
+        sessions: MemorySessionStore,
+        audit: MemoryAuditLog,
+        throttle: MemoryLoginThrottle,
+    },
     Sql(Arc<TestDb>),
 }
 
@@ -86,8 +91,7 @@ pub fn settings(dir: &Path, database_url: &str, overrides: &[(&str, &str)]) -> S
     for (key, value) in overrides {
         vars.insert(format!("GATEHOUSE__{}", key.replace('.', "__").to_uppercase()), (*value).into());
     }
-    let env = config::Environment::with_prefix("GATEHOUSE").prefix_separator("__").separator("__").source(Some(vars));
-    Settings::load_from(Path::new("/nonexistent"), "test", env).expect("valid test settings")
+    Settings::load_from(Path::new("/nonexistent"), "test", vars).expect("valid test settings")
 }
 
 impl TestApp {
@@ -101,29 +105,37 @@ impl TestApp {
     /// `("rate_limit.login_failures", "2")`.
     pub async fn spawn_with(stack: Stack, overrides: &[(&str, &str)]) -> Option<Self> {
         let dir = Arc::new(tempfile::tempdir().expect("temporary folder"));
-        let shared = match stack {
-            Stack::Memory => {
+        let test_db = match stack {
+            Stack::Memory => None,
+            Stack::Sqlite => Some(Arc::new(db::sqlite().await)),
+            Stack::Postgres => Some(Arc::new(db::postgres().await?)),
+            Stack::Mysql => Some(Arc::new(db::mysql().await?)),
+        };
+        let url = test_db.as_ref().map_or_else(|| "sqlite::memory:".to_owned(), |db| db.url.clone());
+        let settings = settings(dir.path(), &url, overrides);
+        let shared = match test_db {
+            Some(db) => Shared::Sql(db),
+            None => {
                 let audit = MemoryAuditLog::new();
                 Shared::Memory {
                     users: MemoryUserStore::with_audit(audit.clone()),
                     sessions: MemorySessionStore::with_audit(audit.clone()),
                     audit,
+                    // The throttle lives with the stores: instances of one
+                    // test share it, as they would share a database.
+                    throttle: MemoryLoginThrottle::new(
+                        settings.rate_limit.login_failures,
+                        Duration::seconds(settings.rate_limit.window_seconds),
+                    ),
                 }
             }
-            Stack::Sqlite => Shared::Sql(Arc::new(db::sqlite().await)),
-            Stack::Postgres => Shared::Sql(Arc::new(db::postgres().await?)),
-            Stack::Mysql => Shared::Sql(Arc::new(db::mysql().await?)),
         };
-        let url = match &shared {
-            Shared::Memory { .. } => "sqlite::memory:".to_owned(),
-            Shared::Sql(db) => db.url.clone(),
-        };
-        let settings = settings(dir.path(), &url, overrides);
         Some(Self::start(shared, settings, dir).await)
     }
 
-    /// Another server on the same database, keys and refresh secret, with
-    /// its own process state (revocation list, throttle): a second instance
+    /// Another server on the same database (and, on memory, the same
+    /// stores and throttle), keys and refresh secret, with its own process
+    /// state (revocation list): a second instance
     /// behind the same load balancer. `adjust` may change its settings
     /// (e.g. its key list).
     pub async fn another_instance(&self, adjust: impl FnOnce(&mut Settings)) -> Self {
@@ -136,13 +148,13 @@ impl TestApp {
         let http = HttpSettings {
             host: "127.0.0.1".into(),
             port: 0,
-            body_limit_bytes: settings.server.body_limit_bytes,
             workers: Some(2),
+            ..compose::http_settings(&settings).expect("valid HTTP settings")
         };
         let poll = StdDuration::from_millis(settings.sessions.revocation_poll_milliseconds);
         let purge = StdDuration::from_secs(settings.sessions.purge_interval_seconds);
         let (running, started, background) = match &shared {
-            Shared::Memory { users, sessions, audit } => {
+            Shared::Memory { users, sessions, audit, throttle } => {
                 // The public test kit, as a downstream suite would use it,
                 // with the settings' keys and the real clock.
                 let app = Arc::new(
@@ -151,10 +163,7 @@ impl TestApp {
                         .stores(users.clone(), sessions.clone(), audit.clone())
                         .policy(compose::token_policy(&settings))
                         .argon2(compose::argon2_settings(&settings.password))
-                        .throttle(MemoryLoginThrottle::new(
-                            settings.rate_limit.login_failures,
-                            Duration::seconds(settings.rate_limit.window_seconds),
-                        ))
+                        .throttle(throttle.clone())
                         .tokens(compose::signing_key(&settings).expect("signing key"))
                         .refresh_tokens(compose::refresh_tokens(&settings).expect("refresh key"))
                         .build()

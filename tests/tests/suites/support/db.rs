@@ -10,12 +10,13 @@
 
 use std::{env, thread};
 
-use gatehouse_application::ports::{AuditLog, SessionStore, UserStore};
+use gatehouse_application::ports::{AuditLog, LoginThrottle, SessionStore, UserStore};
 use gatehouse_infrastructure::{
-    Database, MemoryAuditLog, MemorySessionStore, MemoryUserStore, SeaOrmAuditLog, SeaOrmSessionStore, SeaOrmUserStore,
-    sea_orm::DatabaseSettings,
+    Database, MemoryAuditLog, MemoryLoginThrottle, MemorySessionStore, MemoryUserStore, SeaOrmAuditLog,
+    SeaOrmLoginThrottle, SeaOrmSessionStore, SeaOrmUserStore, sea_orm::DatabaseSettings,
 };
 use tempfile::TempDir;
+use time::Duration;
 use uuid::Uuid;
 
 /// The PostgreSQL server to test against, as a URL whose database the test
@@ -215,11 +216,20 @@ pub trait Backend: Send + 'static {
     type Users: UserStore + Clone;
     type Sessions: SessionStore + Clone;
     type Audit: AuditLog + Clone;
+    type Throttle: LoginThrottle + Clone;
 
     fn users(&self) -> Self::Users;
     fn sessions(&self) -> Self::Sessions;
     fn audit(&self) -> Self::Audit;
+    /// A login throttle with [`THROTTLE_LIMIT`] attempts per
+    /// [`THROTTLE_WINDOW`]; every handle shares one state, as instances on
+    /// one database do.
+    fn throttle(&self) -> Self::Throttle;
 }
+
+/// The throttle policy of the contract suites.
+pub const THROTTLE_LIMIT: u32 = 5;
+pub const THROTTLE_WINDOW: Duration = Duration::minutes(15);
 
 /// The in-memory stores, appending to one shared audit log.
 #[derive(Debug, Clone)]
@@ -227,6 +237,7 @@ pub struct Memory {
     users: MemoryUserStore,
     sessions: MemorySessionStore,
     audit: MemoryAuditLog,
+    throttle: MemoryLoginThrottle,
 }
 
 /// Empty in-memory stores whose audited writes append to one shared log.
@@ -236,6 +247,7 @@ pub fn memory() -> Memory {
         users: MemoryUserStore::with_audit(audit.clone()),
         sessions: MemorySessionStore::with_audit(audit.clone()),
         audit,
+        throttle: MemoryLoginThrottle::new(THROTTLE_LIMIT, THROTTLE_WINDOW),
     }
 }
 
@@ -243,6 +255,7 @@ impl Backend for Memory {
     type Users = MemoryUserStore;
     type Sessions = MemorySessionStore;
     type Audit = MemoryAuditLog;
+    type Throttle = MemoryLoginThrottle;
 
     fn users(&self) -> MemoryUserStore {
         self.users.clone()
@@ -255,12 +268,17 @@ impl Backend for Memory {
     fn audit(&self) -> MemoryAuditLog {
         self.audit.clone()
     }
+
+    fn throttle(&self) -> MemoryLoginThrottle {
+        self.throttle.clone()
+    }
 }
 
 impl Backend for TestDb {
     type Users = SeaOrmUserStore;
     type Sessions = SeaOrmSessionStore;
     type Audit = SeaOrmAuditLog;
+    type Throttle = SeaOrmLoginThrottle;
 
     fn users(&self) -> SeaOrmUserStore {
         self.db.users()
@@ -272,6 +290,10 @@ impl Backend for TestDb {
 
     fn audit(&self) -> SeaOrmAuditLog {
         self.db.audit()
+    }
+
+    fn throttle(&self) -> SeaOrmLoginThrottle {
+        self.db.throttle(THROTTLE_LIMIT, THROTTLE_WINDOW)
     }
 }
 
