@@ -12,7 +12,7 @@
 //!
 //! For each backend (SQLite always, in a temporary file; PostgreSQL and
 //! MySQL/MariaDB when their variable is set, each in a fresh database
-//! `gatehouse_bench_<uuid>` that is dropped afterwards) it:
+//! `gatehouse_test_<uuid>` that is dropped afterwards) it:
 //!
 //! 1. migrates, inserts one user through `SeaOrmUserStore::insert` and
 //!    checks that the id literal the seeder writes matches what sea-orm
@@ -31,18 +31,17 @@
 use std::{
     env,
     fmt::{Display, Write as _},
-    thread,
     time::{Duration, Instant},
 };
 
 use gatehouse_application::ports::UserStore;
 use gatehouse_domain::{PasswordHash, Role, User, UserId, Username};
 use gatehouse_infrastructure::{Database, sea_orm::DatabaseSettings};
+use gatehouse_test_support::{Kind, TestDb};
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DbBackend, QueryResult, Statement,
     sea_query::{ExprTrait, Order, Query},
 };
-use tempfile::TempDir;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -64,22 +63,18 @@ fn ctx<E: Display>(what: &'static str) -> impl FnOnce(E) -> String {
     move |e| format!("{what}: {e}")
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Sqlite,
-    Postgres,
-    Mysql,
+/// What the bench needs to know of each backend beyond the test harness.
+trait BackendSql {
+    fn url_var(self) -> Option<&'static str>;
+    fn backend(self) -> DbBackend;
+    fn write_id(self, out: &mut String, id: Uuid);
+    fn id_literal(self, id: Uuid) -> String;
+    fn storage_query(self) -> &'static str;
+    fn analyze(self) -> &'static str;
+    fn explain(self) -> &'static str;
 }
 
-impl Kind {
-    fn name(self) -> &'static str {
-        match self {
-            Self::Sqlite => "SQLite",
-            Self::Postgres => "PostgreSQL",
-            Self::Mysql => "MySQL/MariaDB",
-        }
-    }
-
+impl BackendSql for Kind {
     fn url_var(self) -> Option<&'static str> {
         match self {
             Self::Sqlite => None,
@@ -139,101 +134,14 @@ impl Kind {
             Self::Postgres | Self::Mysql => "EXPLAIN ",
         }
     }
-
-    fn create(self, name: &str) -> String {
-        match self {
-            Self::Postgres => format!(r#"CREATE DATABASE "{name}""#),
-            Self::Sqlite | Self::Mysql => format!("CREATE DATABASE `{name}`"),
-        }
-    }
-
-    fn drop_statements(self, name: &str) -> Vec<String> {
-        match self {
-            Self::Postgres => vec![format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#)],
-            Self::Sqlite | Self::Mysql => {
-                vec!["SET SESSION lock_wait_timeout = 30".to_owned(), format!("DROP DATABASE IF EXISTS `{name}`")]
-            }
-        }
-    }
 }
 
-/// A database of the bench's own, removed when dropped.
-struct Scratch {
-    url: String,
-    _dir: Option<TempDir>,
-    _server: Option<ServerDatabase>,
-}
-
-impl Scratch {
-    /// `Ok(None)`: the backend is not configured.
-    async fn create(kind: Kind) -> BenchResult<Option<Self>> {
-        let Some(var) = kind.url_var() else {
-            let dir = tempfile::Builder::new().prefix("gatehouse-bench-").tempdir().map_err(ctx("temp folder"))?;
-            let url = format!("sqlite://{}?mode=rwc", dir.path().join("pagination.db").display());
-            return Ok(Some(Self { url, _dir: Some(dir), _server: None }));
-        };
-        let admin_url = match env::var(var) {
-            Ok(url) if !url.trim().is_empty() => url.trim().to_owned(),
-            _ => return Ok(None),
-        };
-        let name = format!("gatehouse_bench_{}", Uuid::now_v7().simple());
-        let admin = Database::connect(&admin_settings(&admin_url)).await.map_err(ctx("connect to the server"))?;
-        let created = admin.execute_unprepared(&kind.create(&name)).await;
-        admin.close().await;
-        created.map_err(ctx("create the bench database"))?;
-        let url = with_database_name(&admin_url, &name);
-        Ok(Some(Self { url, _dir: None, _server: Some(ServerDatabase { kind, admin_url, name }) }))
-    }
-}
-
-fn admin_settings(admin_url: &str) -> DatabaseSettings {
-    DatabaseSettings { max_connections: 1, ..DatabaseSettings::new(admin_url) }
-}
-
-/// `url` with its database (the path) replaced by `name`, keeping any query.
-fn with_database_name(url: &str, name: &str) -> String {
-    let (base, query) = url.split_once('?').map_or((url, None), |(base, query)| (base, Some(query)));
-    let authority = base.find("://").map_or(0, |i| i + 3);
-    let path = base[authority..].find('/').map_or(base.len(), |i| authority + i);
-    match query {
-        Some(query) => format!("{}/{name}?{query}", &base[..path]),
-        None => format!("{}/{name}", &base[..path]),
-    }
-}
-
-struct ServerDatabase {
-    kind: Kind,
-    admin_url: String,
-    name: String,
-}
-
-impl Drop for ServerDatabase {
-    /// On a thread with a runtime of its own: `Drop` cannot await.
-    fn drop(&mut self) {
-        let admin_url = self.admin_url.clone();
-        let statements = self.kind.drop_statements(&self.name);
-        let dropped = thread::spawn(move || {
-            let runtime =
-                tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
-            runtime.block_on(async {
-                let admin = Database::connect(&admin_settings(&admin_url)).await.map_err(|e| e.to_string())?;
-                let mut dropped = Ok(());
-                for sql in &statements {
-                    dropped = admin.execute_unprepared(sql).await.map_err(|e| e.to_string());
-                    if dropped.is_err() {
-                        break;
-                    }
-                }
-                admin.close().await;
-                dropped
-            })
-        })
-        .join();
-        match dropped {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => eprintln!("warning: bench database {} was not dropped: {e}", self.name),
-            Err(_) => eprintln!("warning: bench database {} was not dropped: the drop thread panicked", self.name),
-        }
+/// A fresh database of the bench's own (dropped afterwards); `None` when
+/// the backend's variable is not set.
+async fn scratch(kind: Kind) -> Option<TestDb> {
+    match kind.url_var() {
+        None => Some(gatehouse_test_support::sqlite().await),
+        Some(var) => gatehouse_test_support::from_env(kind, var).await,
     }
 }
 
@@ -486,16 +394,9 @@ fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
     let mut results = Vec::new();
     for kind in [Kind::Sqlite, Kind::Postgres, Kind::Mysql] {
-        let scratch = match runtime.block_on(Scratch::create(kind)) {
-            Ok(Some(scratch)) => scratch,
-            Ok(None) => {
-                println!("{}: skipped ({} is not set)", kind.name(), kind.url_var().unwrap_or_default());
-                continue;
-            }
-            Err(e) => {
-                results.push((kind, Err(e)));
-                continue;
-            }
+        let Some(scratch) = runtime.block_on(scratch(kind)) else {
+            println!("{}: skipped ({} is not set)", kind.name(), kind.url_var().unwrap_or_default());
+            continue;
         };
         let outcome = runtime.block_on(run(kind, &scratch.url, &ids));
         drop(scratch);

@@ -8,16 +8,12 @@
 //! rows. All are removed when the [`TestDb`] is dropped, also when the test
 //! fails.
 
-use std::{env, thread};
-
 use gatehouse_application::ports::{AuditLog, LoginThrottle, SessionStore, UserStore};
 use gatehouse_infrastructure::{
     Database, MemoryAuditLog, MemoryLoginThrottle, MemorySessionStore, MemoryUserStore, SeaOrmAuditLog,
     SeaOrmLoginThrottle, SeaOrmSessionStore, SeaOrmUserStore, sea_orm::DatabaseSettings,
 };
-use tempfile::TempDir;
 use time::Duration;
-use uuid::Uuid;
 
 /// The PostgreSQL server to test against, as a URL whose database the test
 /// user may connect to and create databases from, e.g.
@@ -31,30 +27,12 @@ pub const POSTGRES_URL_VAR: &str = "GATEHOUSE_TEST_POSTGRES_URL";
 /// skipped.
 pub const MYSQL_URL_VAR: &str = "GATEHOUSE_TEST_MYSQL_URL";
 
-/// A migrated database of its own.
-#[derive(Debug)]
-pub struct TestDb {
-    pub db: Database,
-    pub url: String,
-    /// Declared after `db`, so the pool handle goes first.
-    _owned: Owned,
-}
-
-/// What a [`TestDb`] removes when dropped.
-#[derive(Debug)]
-enum Owned {
-    /// The SQLite file's folder, deleted with the file.
-    SqliteDir { _dir: TempDir },
-    /// The database on a PostgreSQL or MySQL server.
-    Server { _database: ServerDatabase },
-}
+use gatehouse_test_support::Kind;
+pub use gatehouse_test_support::TestDb;
 
 /// A new SQLite file in a fresh temporary folder, migrated.
 pub async fn sqlite() -> TestDb {
-    let dir = tempfile::Builder::new().prefix("gatehouse-test-").tempdir().expect("create a temporary folder");
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("gatehouse.db").display());
-    let db = migrated(&url).await;
-    TestDb { db, url, _owned: Owned::SqliteDir { _dir: dir } }
+    gatehouse_test_support::sqlite().await
 }
 
 /// A new database on the server named by [`POSTGRES_URL_VAR`], migrated;
@@ -64,149 +42,16 @@ pub async fn sqlite() -> TestDb {
 /// When the variable is set but the server cannot be reached or refuses to
 /// create the database: a configured backend is never skipped silently.
 pub async fn postgres() -> Option<TestDb> {
-    on_server(Server::Postgres).await
+    gatehouse_test_support::from_env(Kind::Postgres, POSTGRES_URL_VAR).await
 }
 
 /// A new database on the MySQL or MariaDB server named by
 /// [`MYSQL_URL_VAR`], migrated; `None` when the variable is unset or empty.
 ///
 /// # Panics
-/// When the variable is set but the server cannot be reached or refuses to
-/// create the database: a configured backend is never skipped silently.
+/// As [`postgres`].
 pub async fn mysql() -> Option<TestDb> {
-    on_server(Server::Mysql).await
-}
-
-/// A database server the suites can create test databases on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Server {
-    Postgres,
-    Mysql,
-}
-
-impl Server {
-    fn url_var(self) -> &'static str {
-        match self {
-            Self::Postgres => POSTGRES_URL_VAR,
-            Self::Mysql => MYSQL_URL_VAR,
-        }
-    }
-
-    fn product(self) -> &'static str {
-        match self {
-            Self::Postgres => "PostgreSQL",
-            Self::Mysql => "MySQL/MariaDB",
-        }
-    }
-
-    fn create(self, name: &str) -> String {
-        match self {
-            Self::Postgres => format!(r#"CREATE DATABASE "{name}""#),
-            Self::Mysql => format!("CREATE DATABASE `{name}`"),
-        }
-    }
-
-    /// `WITH (FORCE)` ends the connections the test's pools still hold.
-    /// MySQL needs no such thing: idle connections hold no metadata lock,
-    /// and a connection inside a transaction (a test that failed halfway)
-    /// makes the drop give up after `lock_wait_timeout` instead of hanging
-    /// for the server's default of a day.
-    fn drop_statements(self, name: &str) -> Vec<String> {
-        match self {
-            Self::Postgres => vec![format!(r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#)],
-            Self::Mysql => {
-                vec!["SET SESSION lock_wait_timeout = 30".to_owned(), format!("DROP DATABASE IF EXISTS `{name}`")]
-            }
-        }
-    }
-}
-
-async fn on_server(server: Server) -> Option<TestDb> {
-    let var = server.url_var();
-    let admin_url = match env::var(var) {
-        Ok(url) if !url.trim().is_empty() => url.trim().to_owned(),
-        Ok(_) | Err(env::VarError::NotPresent) => return None,
-        Err(env::VarError::NotUnicode(_)) => panic!("{var} is not valid UTF-8"),
-    };
-    let name = format!("gatehouse_test_{}", Uuid::now_v7().simple());
-    let admin = Database::connect(&admin_settings(&admin_url)).await.unwrap_or_else(|e| {
-        panic!("{var} is set, but the {} server it names cannot be reached: {e}", server.product())
-    });
-    let created = admin.execute_unprepared(&server.create(&name)).await;
-    admin.close().await;
-    if let Err(e) = created {
-        panic!("{var} is set, but creating the test database {name} failed: {e}");
-    }
-    // From here on the database is dropped again, even if migrating panics.
-    let owned =
-        Owned::Server { _database: ServerDatabase { server, admin_url: admin_url.clone(), name: name.clone() } };
-    let url = with_database_name(&admin_url, &name);
-    let db = migrated(&url).await;
-    Some(TestDb { db, url, _owned: owned })
-}
-
-async fn migrated(url: &str) -> Database {
-    let db = Database::connect(&DatabaseSettings::new(url))
-        .await
-        .unwrap_or_else(|e| panic!("cannot connect to the test database: {e}"));
-    db.migrate_up().await.unwrap_or_else(|e| panic!("cannot migrate the test database: {e}"));
-    db
-}
-
-fn admin_settings(admin_url: &str) -> DatabaseSettings {
-    DatabaseSettings { max_connections: 1, ..DatabaseSettings::new(admin_url) }
-}
-
-/// `url` with its database (the path) replaced by `name`, keeping any query.
-fn with_database_name(url: &str, name: &str) -> String {
-    let (base, query) = url.split_once('?').map_or((url, None), |(base, query)| (base, Some(query)));
-    let authority = base.find("://").map_or(0, |i| i + 3);
-    let path = base[authority..].find('/').map_or(base.len(), |i| authority + i);
-    match query {
-        Some(query) => format!("{}/{name}?{query}", &base[..path]),
-        None => format!("{}/{name}", &base[..path]),
-    }
-}
-
-/// A test database on a server, dropped when this is dropped.
-#[derive(Debug)]
-struct ServerDatabase {
-    server: Server,
-    admin_url: String,
-    name: String,
-}
-
-impl Drop for ServerDatabase {
-    /// `Drop` cannot await and may run on the test's runtime, so the drop
-    /// runs on a thread with a runtime of its own, over one admin
-    /// connection (the statements share its session).
-    fn drop(&mut self) {
-        let admin_url = self.admin_url.clone();
-        let statements = self.server.drop_statements(&self.name);
-        let dropped = thread::spawn(move || {
-            let runtime =
-                tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
-            runtime.block_on(async {
-                let admin = Database::connect(&admin_settings(&admin_url)).await.map_err(|e| e.to_string())?;
-                let mut dropped = Ok(());
-                for sql in &statements {
-                    dropped = admin.execute_unprepared(sql).await.map_err(|e| e.to_string());
-                    if dropped.is_err() {
-                        break;
-                    }
-                }
-                admin.close().await;
-                dropped
-            })
-        })
-        .join();
-        // Never panic here: this may run while a failed test unwinds.
-        match dropped {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => eprintln!("warning: test database {} was not dropped: {e}", self.name),
-            Err(_) => eprintln!("warning: test database {} was not dropped: the drop thread panicked", self.name),
-        }
-    }
+    gatehouse_test_support::from_env(Kind::Mysql, MYSQL_URL_VAR).await
 }
 
 /// The stores of one backend under test. Each call hands out a new handle
@@ -382,18 +227,4 @@ async fn a_test_database_is_reachable_at_its_url_until_dropped(test_db: TestDb) 
         }
         None => assert!(Database::connect(&DatabaseSettings::new(&url)).await.is_err(), "the database is left behind"),
     }
-}
-
-#[test]
-fn the_test_database_replaces_the_database_named_in_the_server_url() {
-    assert_eq!(
-        with_database_name("postgres://postgres@127.0.0.1:5432/postgres", "t1"),
-        "postgres://postgres@127.0.0.1:5432/t1"
-    );
-    assert_eq!(
-        with_database_name("postgres://u:p@db/postgres?sslmode=disable", "t1"),
-        "postgres://u:p@db/t1?sslmode=disable"
-    );
-    assert_eq!(with_database_name("postgresql://localhost", "t1"), "postgresql://localhost/t1");
-    assert_eq!(with_database_name("mysql://root@127.0.0.1:3306/mysql", "t1"), "mysql://root@127.0.0.1:3306/t1");
 }
