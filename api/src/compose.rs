@@ -1,8 +1,7 @@
 //! The composition root: the one place that turns settings into concrete
 //! adapters (sea-orm, argon2id, jsonwebtoken, the system clock).
 
-use gatehouse_application::RevocationList;
-use gatehouse_application::{Adapters, Gatehouse};
+use gatehouse_application::{Adapters, Gatehouse, Parts};
 use gatehouse_domain::TokenPolicy;
 use gatehouse_infrastructure::{
     Argon2Hasher, Argon2Settings, Database, HmacRefreshTokens, JwtCodec, KeyState, SeaOrmAuditLog, SeaOrmLoginThrottle,
@@ -147,7 +146,7 @@ pub fn refresh_tokens(settings: &Settings) -> Result<HmacRefreshTokens, Settings
 pub fn build(settings: &Settings, db: &Database) -> Result<Gatehouse<Production>, SettingsError> {
     let hasher = Argon2Hasher::new(argon2_settings(&settings.password))
         .map_err(|e| SettingsError::new("password.memory_kib", e.to_string()))?;
-    Ok(Gatehouse {
+    Ok(Gatehouse::new(Parts {
         users: db.users(),
         sessions: db.sessions(),
         hasher,
@@ -159,6 +158,5 @@ pub fn build(settings: &Settings, db: &Database) -> Result<Gatehouse<Production>
             .throttle(settings.rate_limit.login_failures, Duration::seconds(settings.rate_limit.window_seconds)),
         audit: db.audit(),
         policy: token_policy(settings),
-        revocations: RevocationList::default(),
-    })
+    }))
 }

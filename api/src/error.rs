@@ -246,7 +246,6 @@ fn retry_after_secs(retry_after: time::Duration) -> u64 {
 impl From<AdminError> for ApiError {
     fn from(e: AdminError) -> Self {
         match e {
-            AdminError::Forbidden => Self::InsufficientRole,
             AdminError::NotFound => Self::NotFound,
             AdminError::LastAdmin => Self::LastAdmin,
             AdminError::Store(e) => e.into(),

@@ -1,8 +1,12 @@
-//! Request extraction: JSON bodies with field-level validation errors, and
-//! bearer tokens.
+//! Request extraction: typed JSON bodies ([`Json`] over a [`Body`]) with
+//! field-level validation errors, and bearer tokens.
+//!
+//! A request body is one type: it derives `utoipa::ToSchema` with the real
+//! constraints (so `/openapi.json` shows them), and implements [`Body`] to
+//! read itself from the JSON object into domain values. Every problem with
+//! every field lands in the one `validation_failed` answer.
 
-use std::future::Future;
-use std::pin::Pin;
+use std::{future::Future, pin::Pin};
 
 use actix_web::{
     FromRequest, HttpMessage, HttpRequest,
@@ -12,6 +16,7 @@ use actix_web::{
     mime,
     web::{self, Bytes},
 };
+use secrecy::SecretString;
 use serde_json::{Map, Value};
 
 use crate::error::{ApiError, FieldError};
@@ -21,6 +26,34 @@ use crate::error::{ApiError, FieldError};
 /// contract's code: 415, 413 or 400 `malformed_json`.
 #[derive(Debug)]
 pub struct JsonObject(pub Map<String, Value>);
+
+/// A request body type: how it reads itself from the JSON object.
+pub trait Body: Sized {
+    /// Reads every field, recording each problem in `fields`; `None` when
+    /// any field was missing or broke a rule (and so was recorded). `req`
+    /// is there for rules that depend on who asks (the principal, put in
+    /// the request's extensions by the auth extractor, which runs first).
+    fn read(fields: &mut Fields, req: &HttpRequest) -> Option<Self>;
+}
+
+/// A parsed, validated request body of type `T`.
+#[derive(Debug)]
+pub struct Json<T>(pub T);
+
+impl<T: Body + 'static> FromRequest for Json<T> {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let object = JsonObject::from_request(req, payload);
+        let req = req.clone();
+        Box::pin(async move {
+            let mut fields = Fields::new(object.await?);
+            let body = T::read(&mut fields, &req);
+            fields.finish(body).map(Json)
+        })
+    }
+}
 
 impl FromRequest for JsonObject {
     type Error = ApiError;
@@ -73,6 +106,34 @@ impl Fields {
         }
     }
 
+    /// A required string field that holds a secret (a password, a token).
+    pub fn secret(&mut self, name: &str) -> Option<SecretString> {
+        self.string(name).map(SecretString::from)
+    }
+
+    /// Whether the body has `name` at all (even as `null`).
+    pub fn has(&self, name: &str) -> bool {
+        self.map.contains_key(name)
+    }
+
+    /// Parses a field already read: `Some` when it was there and `parse`
+    /// accepts it, otherwise records `parse`'s complaint as `(code,
+    /// message)`.
+    pub fn parsed<T, U>(
+        &mut self,
+        name: &str,
+        raw: Option<T>,
+        parse: impl FnOnce(T) -> Result<U, (&'static str, String)>,
+    ) -> Option<U> {
+        match parse(raw?) {
+            Ok(value) => Some(value),
+            Err((code, message)) => {
+                self.reject(name, code, message);
+                None
+            }
+        }
+    }
+
     /// An optional string field (absent or `null` is `None`).
     pub fn optional_string(&mut self, name: &str) -> Option<String> {
         match self.map.remove(name) {
@@ -102,12 +163,16 @@ impl Fields {
         self.errors.push(FieldError::new(name, code, message));
     }
 
-    /// `Err(validation_failed)` with every collected error, if any.
+    /// The body a [`Body::read`] produced, or `validation_failed` with
+    /// every collected error.
     ///
     /// # Errors
     /// [`ApiError::Validation`].
-    pub fn finish(self) -> Result<(), ApiError> {
-        if self.errors.is_empty() { Ok(()) } else { Err(ApiError::Validation(self.errors)) }
+    pub fn finish<T>(self, body: Option<T>) -> Result<T, ApiError> {
+        match body {
+            Some(body) if self.errors.is_empty() => Ok(body),
+            _ => Err(ApiError::Validation(self.errors)),
+        }
     }
 }
 

@@ -6,11 +6,13 @@
 //! [`server::start`]. Only [`compose`] (and the CLI that calls it) names
 //! concrete adapters.
 
+pub mod auth;
 pub mod cli;
 pub mod client_address;
 pub mod compose;
 pub mod error;
 pub mod extract;
+pub mod responses;
 pub mod routes;
 pub mod server;
 pub mod settings;

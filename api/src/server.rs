@@ -18,7 +18,7 @@ use utoipa::{
 };
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::{client_address::TrustedProxies, error, extract, routes};
+use crate::{client_address::TrustedProxies, error, extract, responses, routes};
 
 /// HTTP settings the server needs.
 #[derive(Debug, Clone)]
@@ -63,7 +63,15 @@ pub struct RunningServer {
         routes::admin::list, routes::admin::get, routes::admin::change, routes::admin::delete, routes::admin::audit,
         routes::jwks::jwks, routes::health::live, routes::health::ready,
     ),
-    components(schemas(error::Problem, error::FieldError)),
+    components(
+        schemas(error::Problem, error::FieldError),
+        responses(
+            responses::BadRequest, responses::Unauthorized, responses::InvalidCredentials,
+            responses::InvalidRefreshToken, responses::Forbidden, responses::AccountDisabled, responses::NotFound,
+            responses::UsernameTaken, responses::LastAdmin, responses::PayloadTooLarge,
+            responses::UnsupportedMediaType, responses::TooManyRequests, responses::Unavailable,
+        ),
+    ),
     modifiers(&BearerAuth),
     tags(
         (name = "accounts", description = "Register and log in"),

@@ -48,13 +48,13 @@ fn main() {
     });
 
     let check_free = per_call("verify + claims (no revocation)", || {
-        let claims = app.tokens.verify(black_box(&token)).expect("valid");
-        app.policy.check(&claims, app.clock.now()).expect("fresh");
+        let claims = app.parts().tokens.verify(black_box(&token)).expect("valid");
+        app.policy().check(&claims, app.parts().clock.now()).expect("fresh");
     });
     let empty = per_call("authenticate, 0 revoked", || {
         black_box(app.authenticate(black_box(&token)).expect("valid"));
     });
-    let now = app.clock.now();
+    let now = app.parts().clock.now();
     let revoked: Vec<Revocation> = (0..100_000)
         .map(|_| Revocation {
             session_id: SessionId::from_uuid(uuid::Uuid::now_v7()),
@@ -63,13 +63,13 @@ fn main() {
             relevant_until: now + time::Duration::hours(1),
         })
         .collect();
-    app.revocations.extend(&revoked);
+    app.parts().revocations.extend(&revoked);
     let full = per_call("authenticate, 100000 revoked", || {
         black_box(app.authenticate(black_box(&token)).expect("valid"));
     });
     let sid = revoked[0].session_id;
     let lookup = per_call("revocation lookup", || {
-        black_box(app.revocations.is_revoked(black_box(sid)));
+        black_box(app.parts().revocations.is_revoked(black_box(sid)));
     });
     println!(
         "revocation check: {:.0} ns of {:.0} ns per authentication ({:.2}%); \

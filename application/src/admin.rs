@@ -2,10 +2,10 @@
 //! delete. Every change revokes the user's sessions; the last active admin
 //! can be neither demoted, disabled nor deleted.
 
-use gatehouse_domain::{AuditAction, Permission, Role, User, UserId};
+use gatehouse_domain::{AuditAction, User, UserId, leaves_no_active_admin};
 
 use crate::{
-    Adapters, AuthError, Gatehouse, Principal,
+    Adapters, AdminPrincipal, Gatehouse,
     ports::{ChangeUserError, Clock, RevokeScope, StoreError, UserChange, UserStore},
 };
 
@@ -15,9 +15,6 @@ pub const MAX_PAGE: u32 = 200;
 /// Why an administration request failed.
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
-    /// The principal is not an admin.
-    #[error("insufficient role")]
-    Forbidden,
     #[error("no such user")]
     NotFound,
     #[error("the last active admin cannot be demoted, disabled or deleted")]
@@ -36,12 +33,6 @@ impl From<ChangeUserError> for AdminError {
     }
 }
 
-impl From<AuthError> for AdminError {
-    fn from(_: AuthError) -> Self {
-        Self::Forbidden
-    }
-}
-
 /// One page of users and where the next one starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserPage {
@@ -54,14 +45,13 @@ impl<A: Adapters> Gatehouse<A> {
     /// A page of users in creation order, after `after`.
     ///
     /// # Errors
-    /// [`AdminError::Forbidden`] for a non-admin.
+    /// [`StoreError`] only.
     pub async fn list_users(
         &self,
-        principal: &Principal,
+        _admin: &AdminPrincipal,
         after: Option<UserId>,
         limit: u32,
     ) -> Result<UserPage, AdminError> {
-        principal.require(Permission::Administer)?;
         let limit = limit.clamp(1, MAX_PAGE);
         // One extra row tells whether another page exists.
         let mut users = self.users.list(after, limit + 1).await?;
@@ -74,9 +64,8 @@ impl<A: Adapters> Gatehouse<A> {
     /// One user.
     ///
     /// # Errors
-    /// [`AdminError::Forbidden`], [`AdminError::NotFound`].
-    pub async fn get_user(&self, principal: &Principal, id: UserId) -> Result<User, AdminError> {
-        principal.require(Permission::Administer)?;
+    /// [`AdminError::NotFound`].
+    pub async fn get_user(&self, _admin: &AdminPrincipal, id: UserId) -> Result<User, AdminError> {
         self.users.find_by_id(id).await?.ok_or(AdminError::NotFound)
     }
 
@@ -84,11 +73,16 @@ impl<A: Adapters> Gatehouse<A> {
     /// of that user, so the change applies to tokens at once.
     ///
     /// # Errors
-    /// [`AdminError::Forbidden`], [`AdminError::NotFound`],
+    /// [`AdminError::NotFound`],
     /// [`AdminError::LastAdmin`].
-    #[tracing::instrument(skip_all, fields(admin = %principal.user_id, user_id = %id, ?change))]
-    pub async fn change_user(&self, principal: &Principal, id: UserId, change: UserChange) -> Result<User, AdminError> {
-        principal.require(Permission::Administer)?;
+    #[tracing::instrument(skip_all, fields(admin = %admin.principal().user_id, user_id = %id, ?change))]
+    pub async fn change_user(
+        &self,
+        admin: &AdminPrincipal,
+        id: UserId,
+        change: UserChange,
+    ) -> Result<User, AdminError> {
+        let principal = admin.principal();
         let now = self.clock.now();
         let action = match change.disabled {
             Some(true) => AuditAction::Disable,
@@ -102,7 +96,7 @@ impl<A: Adapters> Gatehouse<A> {
         if let Some(disabled) = change.disabled {
             detail.push(format!("disabled={disabled}"));
         }
-        let audit = principal.event(now, action, Some(id), Some(detail.join(" ")));
+        let audit = principal.event(now, action).about(id).detail(detail.join(" "));
         let user = self.users.update_audited(id, change, now, Some(&audit)).await?;
         self.revoke(RevokeScope::User(id)).await?;
         tracing::info!(role = %user.role, disabled = user.disabled, "user changed; sessions revoked");
@@ -112,33 +106,26 @@ impl<A: Adapters> Gatehouse<A> {
     /// Deletes a user after revoking every session of theirs.
     ///
     /// # Errors
-    /// [`AdminError::Forbidden`], [`AdminError::NotFound`],
+    /// [`AdminError::NotFound`],
     /// [`AdminError::LastAdmin`].
-    #[tracing::instrument(skip_all, fields(admin = %principal.user_id, user_id = %id))]
-    pub async fn delete_user(&self, principal: &Principal, id: UserId) -> Result<(), AdminError> {
-        principal.require(Permission::Administer)?;
+    #[tracing::instrument(skip_all, fields(admin = %admin.principal().user_id, user_id = %id))]
+    pub async fn delete_user(&self, admin: &AdminPrincipal, id: UserId) -> Result<(), AdminError> {
+        let principal = admin.principal();
         let user = self.users.find_by_id(id).await?.ok_or(AdminError::NotFound)?;
         // The store decides the last-admin rule atomically; this early check
         // only spares the last admin a needless logout when it refuses.
-        if user.role == Role::Admin && !user.disabled && self.is_last_active_admin(id).await? {
+        if leaves_no_active_admin(&user, None, &self.users.active_admins(2).await?) {
             return Err(AdminError::LastAdmin);
         }
         // Revoke first: the revocation records must exist before the
         // session rows go with the user.
         self.revoke(RevokeScope::User(id)).await?;
-        let audit = principal.event(
-            self.clock.now(),
-            AuditAction::Delete,
-            Some(id),
-            Some(format!("username={}", user.username)),
-        );
+        let audit = principal
+            .event(self.clock.now(), AuditAction::Delete)
+            .about(id)
+            .detail(format!("username={}", user.username));
         self.users.delete_audited(id, Some(&audit)).await?;
         tracing::info!("user deleted; sessions revoked");
         Ok(())
-    }
-
-    async fn is_last_active_admin(&self, id: UserId) -> Result<bool, StoreError> {
-        let admins = self.users.active_admins(2).await?;
-        Ok(admins.iter().all(|admin| *admin == id))
     }
 }

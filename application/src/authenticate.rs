@@ -1,8 +1,6 @@
 //! Authenticate a bearer token, and what an authenticated principal may do.
 
-use gatehouse_domain::{
-    AuditAction, AuditEvent, AuditOutcome, ClaimsError, Permission, Role, SessionId, User, UserId, Username,
-};
+use gatehouse_domain::{AuditAction, AuditEvent, ClaimsError, Permission, Role, SessionId, User, UserId, Username};
 
 use crate::{
     Adapters, Gatehouse,
@@ -90,23 +88,9 @@ impl<A: Adapters> Gatehouse<A> {
 }
 
 impl Principal {
-    /// A successful audit event acted by this principal.
-    pub fn event(
-        &self,
-        at: time::OffsetDateTime,
-        action: AuditAction,
-        subject: Option<UserId>,
-        detail: Option<String>,
-    ) -> AuditEvent {
-        AuditEvent {
-            occurred_at: at,
-            action,
-            outcome: AuditOutcome::Success,
-            actor: Some(self.user_id),
-            subject,
-            client: self.client.clone(),
-            detail,
-        }
+    /// A successful audit event acted by this principal, from its client.
+    pub fn event(&self, at: time::OffsetDateTime, action: AuditAction) -> AuditEvent {
+        AuditEvent::success(at, action).by(self.user_id).client(self.client.as_deref())
     }
 
     /// Whether the principal's role grants `permission`.
@@ -115,5 +99,30 @@ impl Principal {
     /// [`AuthError::Forbidden`] when it does not.
     pub fn require(&self, permission: Permission) -> Result<(), AuthError> {
         if self.role.allows(permission) { Ok(()) } else { Err(AuthError::Forbidden) }
+    }
+
+    /// The proof that this principal may administer, which every admin use
+    /// case demands.
+    ///
+    /// # Errors
+    /// [`AuthError::Forbidden`] unless the role grants
+    /// [`Permission::Administer`].
+    pub fn into_admin(self) -> Result<AdminPrincipal, AuthError> {
+        self.require(Permission::Administer)?;
+        Ok(AdminPrincipal(self))
+    }
+}
+
+/// A principal whose role grants [`Permission::Administer`]. Only
+/// [`Principal::into_admin`] makes one, and the admin use cases take it
+/// instead of a [`Principal`]: the permission is checked once, where the
+/// proof is made, and no admin use case can run without it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminPrincipal(Principal);
+
+impl AdminPrincipal {
+    /// The admin as a plain principal (actor of audit events, ...).
+    pub fn principal(&self) -> &Principal {
+        &self.0
     }
 }

@@ -1,10 +1,9 @@
 //! Register and create users.
 
-use gatehouse_domain::{AuditAction, AuditOutcome};
+use gatehouse_domain::{AuditAction, AuditEvent};
 
 use crate::{
     Adapters, Gatehouse,
-    audit::event,
     ports::{Clock, HashError, IdSource, InsertUserError, PasswordHasher, StoreError, UserStore},
 };
 use gatehouse_domain::{NewPassword, Role, User, UserId, Username};
@@ -68,8 +67,8 @@ impl<A: Adapters> Gatehouse<A> {
             // Stores keep microseconds; so does every answer about the user.
             created_at: truncate_to_micros(self.clock.now()),
         };
-        let audit =
-            event(user.created_at, AuditAction::Register, AuditOutcome::Success, None, Some(user.id), client, detail);
+        let mut audit = AuditEvent::success(user.created_at, AuditAction::Register).about(user.id).client(client);
+        audit.detail = detail;
         self.users.insert_audited(&user, Some(&audit)).await.map_err(|e| match e {
             InsertUserError::UsernameTaken => CreateUserError::UsernameTaken,
             InsertUserError::Store(e) => CreateUserError::Store(e),

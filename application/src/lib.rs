@@ -19,7 +19,7 @@ pub mod sessions;
 
 pub use admin::{AdminError, UserPage};
 pub use audit::AuditPage;
-pub use authenticate::{AuthError, Principal};
+pub use authenticate::{AdminPrincipal, AuthError, Principal};
 pub use create_user::CreateUserError;
 pub use login::{LoginError, LoginRequest, TokenPair};
 pub use password::ChangePasswordError;
@@ -44,9 +44,10 @@ pub trait Adapters: Send + Sync + 'static {
     type Audit: AuditLog;
 }
 
-/// The application: adapters plus policy. Cheap to share behind an `Arc`.
+/// What an application is built from: one adapter per port, and the token
+/// policy. [`Gatehouse::new`] takes it.
 #[derive(Debug)]
-pub struct Gatehouse<A: Adapters> {
+pub struct Parts<A: Adapters> {
     pub users: A::Users,
     pub sessions: A::Sessions,
     pub hasher: A::Hasher,
@@ -60,6 +61,102 @@ pub struct Gatehouse<A: Adapters> {
     /// transaction.
     pub audit: A::Audit,
     pub policy: TokenPolicy,
+}
+
+/// The application: adapters plus policy. Cheap to share behind an `Arc`.
+///
+/// Its adapters are private: drivers (the HTTP API, the command line, an
+/// embedding program) go through the use cases, so every rule the use
+/// cases enforce holds for all of them. With the `testkit` feature, test
+/// suites may reach the adapters through [`Gatehouse::parts`].
+#[derive(Debug)]
+pub struct Gatehouse<A: Adapters> {
+    users: A::Users,
+    sessions: A::Sessions,
+    hasher: A::Hasher,
+    tokens: A::Tokens,
+    refresh: A::Refresh,
+    clock: A::Clock,
+    ids: A::Ids,
+    throttle: A::Throttle,
+    audit: A::Audit,
+    policy: TokenPolicy,
     /// Revoked sessions, kept in memory for the hot path.
-    pub revocations: RevocationList,
+    revocations: RevocationList,
+}
+
+impl<A: Adapters> Gatehouse<A> {
+    /// An application over `parts`, with an empty revocation list (load it
+    /// with [`Gatehouse::sync_revocations`] before serving).
+    pub fn new(parts: Parts<A>) -> Self {
+        let Parts { users, sessions, hasher, tokens, refresh, clock, ids, throttle, audit, policy } = parts;
+        Self {
+            users,
+            sessions,
+            hasher,
+            tokens,
+            refresh,
+            clock,
+            ids,
+            throttle,
+            audit,
+            policy,
+            revocations: RevocationList::default(),
+        }
+    }
+
+    /// The token policy (lifetimes, issuer, audience).
+    pub fn policy(&self) -> &TokenPolicy {
+        &self.policy
+    }
+
+    /// The public keys that verify this application's access tokens, for
+    /// the JWKS (none in HMAC mode).
+    pub fn published_keys(&self) -> Vec<ports::PublishedKey> {
+        self.tokens.published_keys()
+    }
+
+    /// Readiness: whether the stores answer.
+    ///
+    /// # Errors
+    /// [`ports::StoreError`] when they do not.
+    pub async fn ready(&self) -> Result<(), ports::StoreError> {
+        self.users.ping().await
+    }
+}
+
+/// The adapters behind a [`Gatehouse`], for test suites that check what a
+/// use case stored or move a fixed clock. Not for drivers.
+#[cfg(feature = "testkit")]
+#[derive(Debug)]
+pub struct PartsRef<'a, A: Adapters> {
+    pub users: &'a A::Users,
+    pub sessions: &'a A::Sessions,
+    pub hasher: &'a A::Hasher,
+    pub tokens: &'a A::Tokens,
+    pub refresh: &'a A::Refresh,
+    pub clock: &'a A::Clock,
+    pub ids: &'a A::Ids,
+    pub throttle: &'a A::Throttle,
+    pub audit: &'a A::Audit,
+    pub revocations: &'a RevocationList,
+}
+
+#[cfg(feature = "testkit")]
+impl<A: Adapters> Gatehouse<A> {
+    /// The adapters, for test suites (feature `testkit`).
+    pub fn parts(&self) -> PartsRef<'_, A> {
+        PartsRef {
+            users: &self.users,
+            sessions: &self.sessions,
+            hasher: &self.hasher,
+            tokens: &self.tokens,
+            refresh: &self.refresh,
+            clock: &self.clock,
+            ids: &self.ids,
+            throttle: &self.throttle,
+            audit: &self.audit,
+            revocations: &self.revocations,
+        }
+    }
 }

@@ -2,13 +2,12 @@
 
 use std::net::IpAddr;
 
-use gatehouse_domain::{AuditAction, AuditOutcome, SessionId, ThrottleKey, Username};
+use gatehouse_domain::{AuditAction, AuditEvent, SessionId, ThrottleKey, Username};
 use secrecy::SecretString;
 use time::Duration;
 
 use crate::{
     Adapters, Gatehouse,
-    audit::event,
     ports::{
         Admission, AuditLog, Clock, HashError, LoginThrottle, PasswordHasher, RevokeScope, StoreError, TokenError,
         UserStore,
@@ -103,8 +102,7 @@ impl<A: Adapters> Gatehouse<A> {
                     Some(user) => (Some(user.id), "wrong_password"),
                     None => (None, "unknown_user"),
                 };
-                let audit =
-                    event(now, AuditAction::Login, AuditOutcome::Failure, None, subject, client, Some(detail.into()));
+                let audit = AuditEvent::failure(now, AuditAction::Login).about(subject).client(client).detail(detail);
                 self.audit.append(&audit).await?;
                 tracing::info!(outcome = "invalid_credentials", "login refused");
                 return Err(LoginError::InvalidCredentials);
@@ -114,8 +112,8 @@ impl<A: Adapters> Gatehouse<A> {
         // attempt's slot back (see `ThrottleKey::cleared_by_success`).
         self.throttle.succeeded(&slots).await?;
         if !user.is_active() {
-            let detail = Some("account_disabled".to_owned());
-            let audit = event(now, AuditAction::Login, AuditOutcome::Failure, None, Some(user.id), client, detail);
+            let audit =
+                AuditEvent::failure(now, AuditAction::Login).about(user.id).client(client).detail("account_disabled");
             self.audit.append(&audit).await?;
             tracing::info!(user_id = %user.id, outcome = "account_disabled", "login refused");
             return Err(LoginError::AccountDisabled);

@@ -1,6 +1,6 @@
 //! Change one's own password.
 
-use gatehouse_domain::{AuditAction, AuditOutcome, NewPassword, ThrottleKey};
+use gatehouse_domain::{AuditAction, NewPassword, ThrottleKey};
 use secrecy::SecretString;
 
 use crate::{
@@ -57,15 +57,14 @@ impl<A: Adapters> Gatehouse<A> {
             Err(e) => return Err(ChangePasswordError::Hash(e)),
         };
         if !verified {
-            let mut audit =
-                principal.event(now, AuditAction::PasswordChange, Some(user.id), Some("wrong_password".into()));
-            audit.outcome = AuditOutcome::Failure;
+            let audit =
+                principal.event(now, AuditAction::PasswordChange).about(user.id).detail("wrong_password").failed();
             self.audit.append(&audit).await?;
             return Err(ChangePasswordError::InvalidCredentials);
         }
         self.throttle.succeeded(&slots).await?;
         let hash = self.hasher.hash(new.into_secret()).await.map_err(ChangePasswordError::Hash)?;
-        let audit = principal.event(now, AuditAction::PasswordChange, Some(user.id), None);
+        let audit = principal.event(now, AuditAction::PasswordChange).about(user.id);
         self.users.set_password_hash_audited(user.id, &hash, now, Some(&audit)).await?;
         self.revoke(RevokeScope::UserExcept(user.id, principal.session_id)).await?;
         tracing::info!("password changed; other sessions revoked");

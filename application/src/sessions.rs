@@ -1,13 +1,10 @@
 //! Refresh, log out, and a user's own sessions.
 
-use gatehouse_domain::{
-    AuditAction, AuditEvent, AuditOutcome, RefreshDecision, Revocation, Session, SessionId, SessionState, User,
-};
+use gatehouse_domain::{AuditAction, AuditEvent, RefreshDecision, Revocation, Session, SessionId, SessionState, User};
 use time::OffsetDateTime;
 
 use crate::{
     Adapters, Gatehouse, Principal, TokenPair,
-    audit::event,
     ports::{
         AuditLog, Clock, IdSource, RefreshTokens, RevokeScope, SessionStore, StoreError, TokenCodec, TokenError,
         UserStore,
@@ -81,49 +78,34 @@ impl<A: Adapters> Gatehouse<A> {
                     // The account is checked before the token moves on, so a
                     // refused refresh never spends the token.
                     let user = self.active_user(&session).await?;
-                    let audit = event(
-                        now,
-                        AuditAction::Refresh,
-                        AuditOutcome::Success,
-                        Some(user.id),
-                        Some(user.id),
-                        client,
-                        Some(format!("session={session_id} generation={}", presented + 1)),
-                    );
+                    let audit = AuditEvent::success(now, AuditAction::Refresh)
+                        .by(user.id)
+                        .about(user.id)
+                        .client(client)
+                        .detail(format!("session={session_id} generation={}", presented + 1));
                     if self.sessions.rotate_audited(session_id, presented, now, Some(&audit)).await? {
                         tracing::info!(%session_id, generation = presented + 1, "refresh token rotated");
-                        return self.pair_for(&user, &session, presented + 1, now);
+                        return Ok(self.token_pair(&user, &session, presented + 1, now)?);
                     }
                     // Another request rotated it first: judge again.
                 }
                 RefreshDecision::Grace => {
                     let user = self.active_user(&session).await?;
                     tracing::info!(%session_id, "refresh within the reuse grace interval");
-                    let detail = Some(format!("session={session_id} grace"));
-                    let audit = event(
-                        now,
-                        AuditAction::Refresh,
-                        AuditOutcome::Success,
-                        Some(user.id),
-                        Some(user.id),
-                        client,
-                        detail,
-                    );
+                    let audit = AuditEvent::success(now, AuditAction::Refresh)
+                        .by(user.id)
+                        .about(user.id)
+                        .client(client)
+                        .detail(format!("session={session_id} grace"));
                     self.audit.append(&audit).await?;
-                    return self.pair_for(&user, &session, session.generation, now);
+                    return Ok(self.token_pair(&user, &session, session.generation, now)?);
                 }
                 RefreshDecision::Reuse => {
                     tracing::warn!(%session_id, user_id = %session.user_id, "refresh token reuse detected; session revoked");
-                    let detail = Some(format!("session={session_id} presented={presented}"));
-                    let audit = event(
-                        now,
-                        AuditAction::RefreshReuse,
-                        AuditOutcome::Failure,
-                        None,
-                        Some(session.user_id),
-                        client,
-                        detail,
-                    );
+                    let audit = AuditEvent::failure(now, AuditAction::RefreshReuse)
+                        .about(session.user_id)
+                        .client(client)
+                        .detail(format!("session={session_id} presented={presented}"));
                     self.revoke_audited(RevokeScope::Session(session_id), Some(&audit)).await?;
                     return Err(RefreshError::InvalidRefreshToken);
                 }
@@ -141,15 +123,16 @@ impl<A: Adapters> Gatehouse<A> {
         }
     }
 
-    /// A new access token (with the user's current role) and the refresh
-    /// token of `generation`.
-    fn pair_for(
+    /// The one place a token pair is minted: a new access token (with the
+    /// user's current role) and the refresh token of `generation`, which
+    /// lives as long as its session.
+    pub(crate) fn token_pair(
         &self,
         user: &User,
         session: &Session,
         generation: u64,
         now: OffsetDateTime,
-    ) -> Result<TokenPair, RefreshError> {
+    ) -> Result<TokenPair, TokenError> {
         let claims = self.policy.access_claims(user, session, self.ids.new_id(), now);
         Ok(TokenPair {
             access_token: self.tokens.sign(&claims)?,
@@ -199,8 +182,7 @@ impl<A: Adapters> Gatehouse<A> {
             LogoutScope::Global => (RevokeScope::User(principal.user_id), "scope=global"),
             LogoutScope::Others => (RevokeScope::UserExcept(principal.user_id, principal.session_id), "scope=others"),
         };
-        let audit =
-            principal.event(self.clock.now(), AuditAction::Logout, Some(principal.user_id), Some(detail.into()));
+        let audit = principal.event(self.clock.now(), AuditAction::Logout).about(principal.user_id).detail(detail);
         self.revoke_audited(scope, Some(&audit)).await.map(|_| ())
     }
 
@@ -227,8 +209,8 @@ impl<A: Adapters> Gatehouse<A> {
         let now = self.clock.now();
         match self.sessions.find(id).await? {
             Some(s) if s.user_id == principal.user_id && s.state(now) == SessionState::Live => {
-                let detail = Some(format!("session={id}"));
-                let audit = principal.event(now, AuditAction::Logout, Some(principal.user_id), detail);
+                let audit =
+                    principal.event(now, AuditAction::Logout).about(principal.user_id).detail(format!("session={id}"));
                 self.revoke_audited(RevokeScope::Session(id), Some(&audit)).await?;
                 Ok(())
             }
@@ -253,16 +235,12 @@ impl<A: Adapters> Gatehouse<A> {
             expires_at: self.policy.session_expiry(now),
             revoked_at: None,
         };
-        let detail = Some(format!("session={}", session.id));
-        let audit = event(now, AuditAction::Login, AuditOutcome::Success, Some(user.id), Some(user.id), client, detail);
+        let audit = AuditEvent::success(now, AuditAction::Login)
+            .by(user.id)
+            .about(user.id)
+            .client(client)
+            .detail(format!("session={}", session.id));
         self.sessions.insert_audited(&session, Some(&audit)).await?;
-        let claims = self.policy.access_claims(user, &session, self.ids.new_id(), now);
-        Ok(TokenPair {
-            access_token: self.tokens.sign(&claims)?,
-            expires_in: time::Duration::seconds(claims.exp - claims.iat),
-            refresh_token: self.refresh.issue(session.id, 0),
-            refresh_expires_in: self.policy.refresh_ttl,
-            session_id: session.id,
-        })
+        Ok(self.token_pair(user, &session, 0, now)?)
     }
 }

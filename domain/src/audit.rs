@@ -108,9 +108,66 @@ impl fmt::Display for AuditAction {
 }
 
 impl AuditEvent {
-    /// A new event at `at` with no actor, subject, client or detail.
+    /// A new event at `at` with no actor, subject, client or detail. The
+    /// builder methods below fill those in:
+    ///
+    /// ```
+    /// # use gatehouse_domain::{AuditAction, AuditEvent, AuditOutcome, UserId};
+    /// # let (now, admin, alice) = (time::OffsetDateTime::UNIX_EPOCH, UserId::from_uuid(uuid::Uuid::nil()), UserId::from_uuid(uuid::Uuid::max()));
+    /// let event = AuditEvent::new(now, AuditAction::Disable, AuditOutcome::Success)
+    ///     .by(admin)
+    ///     .about(alice)
+    ///     .client(Some("192.0.2.1"))
+    ///     .detail("via=cli");
+    /// assert_eq!(event.client.as_deref(), Some("192.0.2.1"));
+    /// ```
     pub fn new(at: OffsetDateTime, action: AuditAction, outcome: AuditOutcome) -> Self {
         Self { occurred_at: at, action, outcome, actor: None, subject: None, client: None, detail: None }
+    }
+
+    /// A successful event at `at`.
+    pub fn success(at: OffsetDateTime, action: AuditAction) -> Self {
+        Self::new(at, action, AuditOutcome::Success)
+    }
+
+    /// A failed event at `at`.
+    pub fn failure(at: OffsetDateTime, action: AuditAction) -> Self {
+        Self::new(at, action, AuditOutcome::Failure)
+    }
+
+    /// Who acted.
+    #[must_use]
+    pub fn by(mut self, actor: UserId) -> Self {
+        self.actor = Some(actor);
+        self
+    }
+
+    /// Whom it concerned, if known.
+    #[must_use]
+    pub fn about(mut self, subject: impl Into<Option<UserId>>) -> Self {
+        self.subject = subject.into();
+        self
+    }
+
+    /// The client's address, if known.
+    #[must_use]
+    pub fn client(mut self, client: Option<&str>) -> Self {
+        self.client = client.map(str::to_owned);
+        self
+    }
+
+    /// A short, secret-free detail.
+    #[must_use]
+    pub fn detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
+    }
+
+    /// Marks the event failed.
+    #[must_use]
+    pub fn failed(mut self) -> Self {
+        self.outcome = AuditOutcome::Failure;
+        self
     }
 
     /// The canonical text hashed into the chain: every field, in a fixed

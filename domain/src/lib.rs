@@ -20,5 +20,5 @@ pub use role::{Permission, Role, RoleError};
 pub use session::{RefreshDecision, Revocation, Session, SessionId, SessionState};
 pub use throttle::{ThrottleKey, ThrottlePolicy, ThrottleWindow};
 pub use token::{AccessClaims, ClaimsError, TokenPolicy};
-pub use user::{User, UserId};
+pub use user::{User, UserId, leaves_no_active_admin};
 pub use username::{Username, UsernameError};

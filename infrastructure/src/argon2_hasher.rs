@@ -53,7 +53,9 @@ impl Default for Argon2Settings {
 
 impl Argon2Settings {
     /// The cheapest parameters argon2 accepts. For test suites only: a hash
-    /// takes microseconds instead of tens of milliseconds.
+    /// takes microseconds instead of tens of milliseconds (feature
+    /// `testkit`).
+    #[cfg(any(test, feature = "testkit"))]
     pub fn insecure_fast_for_tests() -> Self {
         Self { memory_kib: Params::MIN_M_COST.max(8), iterations: 1, parallelism: 1, ..Self::default() }
     }

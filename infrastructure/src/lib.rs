@@ -21,6 +21,7 @@ pub mod memory;
 pub mod refresh_tokens;
 pub mod sea_orm;
 pub mod system;
+#[cfg(feature = "testkit")]
 pub mod testkit;
 
 pub use argon2_hasher::{Argon2Hasher, Argon2Settings};

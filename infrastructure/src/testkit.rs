@@ -42,7 +42,7 @@ use std::marker::PhantomData;
 
 use aws_lc_rs::{rand::SystemRandom, signature::Ed25519KeyPair};
 use gatehouse_application::{
-    Adapters, Gatehouse, RevocationList,
+    Adapters, Gatehouse, Parts,
     ports::{Clock, HashError},
 };
 use gatehouse_domain::TokenPolicy;
@@ -209,7 +209,7 @@ impl<C: Clock> InMemoryBuilder<C> {
                 HmacRefreshTokens::new(&key)?
             }
         };
-        Ok(Gatehouse {
+        Ok(Gatehouse::new(Parts {
             users: self.users,
             sessions: self.sessions,
             hasher: Argon2Hasher::new(self.argon2)?,
@@ -220,7 +220,6 @@ impl<C: Clock> InMemoryBuilder<C> {
             throttle: self.throttle,
             audit: self.audit,
             policy: self.policy,
-            revocations: RevocationList::default(),
-        })
+        }))
     }
 }

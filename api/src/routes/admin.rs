@@ -4,16 +4,20 @@ use std::collections::HashMap;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use gatehouse_application::{Adapters, Principal, admin::MAX_PAGE, ports::UserChange};
+use gatehouse_application::{Adapters, admin::MAX_PAGE, ports::UserChange};
 use gatehouse_domain::{Role, User, UserId};
 use serde::Serialize;
 use time::format_description::well_known::Rfc3339;
 use utoipa::ToSchema;
 
-use super::{App, principal};
+use super::App;
 use crate::{
-    error::{ApiError, FieldError, Problem},
-    extract::{Fields, JsonObject},
+    auth::Admin,
+    error::{ApiError, FieldError},
+    extract::{Body, Fields, Json},
+    responses::{
+        BadRequest, Forbidden, LastAdmin, NotFound, PayloadTooLarge, Unauthorized, Unavailable, UnsupportedMediaType,
+    },
 };
 
 /// Page size when the client does not say.
@@ -63,12 +67,33 @@ pub struct UserPageBody {
 }
 
 /// Body of `PATCH /admin/users/{id}`: either field, or both.
-#[derive(ToSchema)]
-#[allow(dead_code)]
+#[derive(Debug, ToSchema)]
+#[schema(min_properties = 1)]
 pub struct UserPatch {
-    #[schema(example = "admin")]
-    role: Option<String>,
-    disabled: Option<bool>,
+    #[schema(value_type = Option<String>, example = "admin", pattern = "^(admin|user)$")]
+    pub role: Option<Role>,
+    pub disabled: Option<bool>,
+}
+
+impl Body for UserPatch {
+    fn read(fields: &mut Fields, _: &HttpRequest) -> Option<Self> {
+        let named_a_field = fields.has("role") || fields.has("disabled");
+        let raw_role = fields.optional_string("role");
+        let disabled = fields.optional_bool("disabled");
+        let role = match raw_role.as_deref().map(str::parse::<Role>) {
+            Some(Ok(role)) => Some(role),
+            Some(Err(_)) => {
+                fields.reject("role", "invalid_value", "role must be admin or user.");
+                return None;
+            }
+            None => None,
+        };
+        if !named_a_field {
+            fields.reject("role", "required", "Send role, disabled, or both.");
+            return None;
+        }
+        Some(Self { role, disabled })
+    }
 }
 
 fn encode_cursor(id: UserId) -> String {
@@ -120,14 +145,6 @@ fn page_params(query: &str) -> Result<(Option<UserId>, u32), ApiError> {
     if errors.is_empty() { Ok((after, limit)) } else { Err(ApiError::Validation(errors)) }
 }
 
-/// The request's principal, who must be an admin: refused with 403 before
-/// anything else about the request is looked at.
-fn admin<A: Adapters>(app: &gatehouse_application::Gatehouse<A>, req: &HttpRequest) -> Result<Principal, ApiError> {
-    let principal = principal(app, req)?;
-    principal.require(gatehouse_domain::Permission::Administer)?;
-    Ok(principal)
-}
-
 fn user_id(raw: &str) -> Result<UserId, ApiError> {
     uuid::Uuid::parse_str(raw).map(UserId::from_uuid).map_err(|_| ApiError::NotFound)
 }
@@ -141,14 +158,14 @@ fn user_id(raw: &str) -> Result<UserId, ApiError> {
     ),
     responses(
         (status = 200, description = "A page of users", body = UserPageBody),
-        (status = 400, description = "`validation_failed`: bad limit or cursor", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "`insufficient_role`", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 503, response = Unavailable),
     ))]
-pub async fn list<A: Adapters>(app: App<A>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    let principal = admin(&app, &req)?;
+pub async fn list<A: Adapters>(app: App<A>, admin: Admin<A>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let (after, limit) = page_params(req.query_string())?;
-    let page = app.list_users(&principal, after, limit).await?;
+    let page = app.list_users(&admin, after, limit).await?;
     Ok(HttpResponse::Ok().insert_header(("cache-control", "no-store")).json(UserPageBody {
         users: page.users.iter().map(AdminUserBody::from).collect(),
         next_cursor: page.next.map(encode_cursor),
@@ -160,12 +177,13 @@ pub async fn list<A: Adapters>(app: App<A>, req: HttpRequest) -> Result<HttpResp
     params(("id" = String, Path, description = "User id")),
     responses(
         (status = 200, description = "The user", body = AdminUserBody),
-        (status = 403, description = "`insufficient_role`", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "`not_found`", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 503, response = Unavailable),
     ))]
-pub async fn get<A: Adapters>(app: App<A>, req: HttpRequest, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    let principal = admin(&app, &req)?;
-    let user = app.get_user(&principal, user_id(&id)?).await?;
+pub async fn get<A: Adapters>(app: App<A>, admin: Admin<A>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let user = app.get_user(&admin, user_id(&id)?).await?;
     Ok(HttpResponse::Ok().insert_header(("cache-control", "no-store")).json(AdminUserBody::from(&user)))
 }
 
@@ -175,36 +193,23 @@ pub async fn get<A: Adapters>(app: App<A>, req: HttpRequest, id: web::Path<Strin
     params(("id" = String, Path, description = "User id")),
     responses(
         (status = 200, description = "The changed user", body = AdminUserBody),
-        (status = 400, description = "`malformed_json` or `validation_failed`", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "`insufficient_role`", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "`not_found`", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "`last_admin`", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = LastAdmin),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 503, response = Unavailable),
     ))]
 pub async fn change<A: Adapters>(
     app: App<A>,
-    req: HttpRequest,
+    admin: Admin<A>,
     id: web::Path<String>,
-    body: JsonObject,
+    Json(patch): Json<UserPatch>,
 ) -> Result<HttpResponse, ApiError> {
-    let principal = admin(&app, &req)?;
-    let id = user_id(&id)?;
-    let body_had_fields = body.0.contains_key("role") || body.0.contains_key("disabled");
-    let mut fields = Fields::new(body);
-    let raw_role = fields.optional_string("role");
-    let disabled = fields.optional_bool("disabled");
-    let role = match raw_role.as_deref().map(str::parse::<Role>) {
-        Some(Ok(role)) => Some(role),
-        Some(Err(_)) => {
-            fields.reject("role", "invalid_value", "role must be admin or user.");
-            None
-        }
-        None => None,
-    };
-    if raw_role.is_none() && disabled.is_none() && !body_had_fields {
-        fields.reject("role", "required", "Send role, disabled, or both.");
-    }
-    fields.finish()?;
-    let user = app.change_user(&principal, id, UserChange { role, disabled }).await?;
+    let change = UserChange { role: patch.role, disabled: patch.disabled };
+    let user = app.change_user(&admin, user_id(&id)?, change).await?;
     Ok(HttpResponse::Ok().json(AdminUserBody::from(&user)))
 }
 
@@ -214,17 +219,18 @@ pub async fn change<A: Adapters>(
     params(("id" = String, Path, description = "User id")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 403, description = "`insufficient_role`", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "`not_found`", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "`last_admin`", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = LastAdmin),
+        (status = 503, response = Unavailable),
     ))]
 pub async fn delete<A: Adapters>(
     app: App<A>,
-    req: HttpRequest,
+    admin: Admin<A>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let principal = admin(&app, &req)?;
-    app.delete_user(&principal, user_id(&id)?).await?;
+    app.delete_user(&admin, user_id(&id)?).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -291,13 +297,14 @@ fn audit_params(query: &str) -> Result<(Option<u64>, u32, Option<UserId>), ApiEr
     ),
     responses(
         (status = 200, description = "A page of events", body = AuditPageBody),
-        (status = 400, description = "`validation_failed`: bad limit, cursor or user_id", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "`insufficient_role`", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 503, response = Unavailable),
     ))]
-pub async fn audit<A: Adapters>(app: App<A>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    let principal = admin(&app, &req)?;
+pub async fn audit<A: Adapters>(app: App<A>, admin: Admin<A>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let (before, limit, user) = audit_params(req.query_string())?;
-    let page = app.audit_events(&principal, before, limit, user).await?;
+    let page = app.audit_events(&admin, before, limit, user).await?;
     let events = page
         .events
         .into_iter()

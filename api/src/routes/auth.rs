@@ -2,16 +2,21 @@
 
 use actix_web::{HttpRequest, HttpResponse, http::header, web};
 use gatehouse_application::{Adapters, LoginRequest, TokenPair};
-use gatehouse_domain::{NewPassword, Permission, User, Username};
+use gatehouse_domain::{NewPassword, User, Username};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use time::format_description::well_known::Rfc3339;
 use utoipa::ToSchema;
 
-use super::{App, principal};
+use super::App;
 use crate::{
-    error::{ApiError, Problem},
-    extract::{Fields, JsonObject},
+    auth::{Admin, Authenticated},
+    error::ApiError,
+    extract::{Body, Fields, Json},
+    responses::{
+        AccountDisabled, BadRequest, Forbidden, InvalidCredentials, PayloadTooLarge, TooManyRequests, Unauthorized,
+        Unavailable, UnsupportedMediaType, UsernameTaken,
+    },
 };
 
 pub fn configure<A: Adapters>(cfg: &mut web::ServiceConfig) {
@@ -22,14 +27,47 @@ pub fn configure<A: Adapters>(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/auth/me").route(web::get().to(me::<A>)));
 }
 
-/// Body of `POST /auth/register` and `POST /auth/login`.
-#[derive(ToSchema)]
-#[allow(dead_code)]
+/// Body of `POST /auth/register`.
+#[derive(Debug, ToSchema)]
+pub struct Registration {
+    /// Trimmed and lower-cased; unique case-insensitively.
+    #[schema(value_type = String, example = "alice", min_length = 3, max_length = 64, pattern = r"^[A-Za-z0-9._@+-]{3,64}$")]
+    pub username: Username,
+    /// 8 to 256 characters, not the username, not a commonly used password.
+    #[schema(value_type = String, format = Password, example = "correct horse battery staple", min_length = 8, max_length = 256)]
+    pub password: NewPassword,
+}
+
+impl Body for Registration {
+    fn read(fields: &mut Fields, _: &HttpRequest) -> Option<Self> {
+        let raw_username = fields.string("username");
+        let raw_password = fields.secret("password");
+        let username = fields.parsed("username", raw_username.as_deref(), |raw| {
+            Username::parse(raw).map_err(|e| (e.code(), format!("Username {e}.")))
+        });
+        let password = fields.parsed("password", raw_password, |raw| {
+            NewPassword::parse(raw, raw_username.as_deref()).map_err(|e| (e.code(), format!("Password {e}.")))
+        });
+        Some(Self { username: username?, password: password? })
+    }
+}
+
+/// Body of `POST /auth/login`. The username is not checked against the
+/// registration rules: a malformed one fails exactly like an unknown one.
+#[derive(Debug, ToSchema)]
 pub struct Credentials {
     #[schema(example = "alice")]
-    username: String,
-    #[schema(example = "correct horse battery staple", format = Password)]
-    password: String,
+    pub username: String,
+    #[schema(value_type = String, format = Password, example = "correct horse battery staple")]
+    pub password: SecretString,
+}
+
+impl Body for Credentials {
+    fn read(fields: &mut Fields, _: &HttpRequest) -> Option<Self> {
+        let username = fields.string("username");
+        let password = fields.secret("password");
+        Some(Self { username: username?, password: password? })
+    }
 }
 
 /// A user as the API shows it.
@@ -91,31 +129,21 @@ pub fn token_response(pair: &TokenPair) -> HttpResponse {
 }
 
 /// Register a new account (role `user`).
-#[utoipa::path(post, path = "/auth/register", tag = "accounts", request_body = Credentials,
+#[utoipa::path(post, path = "/auth/register", tag = "accounts", request_body = Registration,
     responses(
         (status = 201, description = "Account created", body = UserBody),
-        (status = 400, description = "`malformed_json` or `validation_failed` (see `errors`)", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "`username_taken`", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "`payload_too_large`", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "`unsupported_media_type`", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = BadRequest),
+        (status = 409, response = UsernameTaken),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 503, response = Unavailable),
     ))]
-pub async fn register<A: Adapters>(app: App<A>, req: HttpRequest, body: JsonObject) -> Result<HttpResponse, ApiError> {
-    let mut fields = Fields::new(body);
-    let raw_username = fields.string("username");
-    let raw_password = fields.string("password");
-    let username = raw_username.as_deref().and_then(|raw| {
-        Username::parse(raw).map_err(|e| fields.reject("username", e.code(), format!("Username {e}."))).ok()
-    });
-    let password = raw_password.and_then(|raw| {
-        NewPassword::parse(SecretString::from(raw), raw_username.as_deref())
-            .map_err(|e| fields.reject("password", e.code(), format!("Password {e}.")))
-            .ok()
-    });
-    fields.finish()?;
-    let (Some(username), Some(password)) = (username, password) else {
-        return Err(ApiError::Internal("validated fields missing".into()));
-    };
-    let user = app.register(username, password, super::client_address(&req).as_deref()).await?;
+pub async fn register<A: Adapters>(
+    app: App<A>,
+    req: HttpRequest,
+    Json(body): Json<Registration>,
+) -> Result<HttpResponse, ApiError> {
+    let user = app.register(body.username, body.password, super::client_address(&req).as_deref()).await?;
     Ok(HttpResponse::Created().json(UserBody::from(&user)))
 }
 
@@ -123,21 +151,21 @@ pub async fn register<A: Adapters>(app: App<A>, req: HttpRequest, body: JsonObje
 #[utoipa::path(post, path = "/auth/login", tag = "accounts", request_body = Credentials,
     responses(
         (status = 200, description = "Logged in; `Cache-Control: no-store`", body = TokenBody),
-        (status = 400, description = "`malformed_json` or `validation_failed`", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "`invalid_credentials` (unknown user and wrong password alike)", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "`account_disabled`", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "`too_many_requests`, with `Retry-After`", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = InvalidCredentials),
+        (status = 403, response = AccountDisabled),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 429, response = TooManyRequests),
+        (status = 503, response = Unavailable),
     ))]
-pub async fn login<A: Adapters>(app: App<A>, req: HttpRequest, body: JsonObject) -> Result<HttpResponse, ApiError> {
-    let mut fields = Fields::new(body);
-    let username = fields.string("username");
-    let password = fields.string("password");
-    fields.finish()?;
-    let (Some(username), Some(password)) = (username, password) else {
-        return Err(ApiError::Internal("validated fields missing".into()));
-    };
+pub async fn login<A: Adapters>(
+    app: App<A>,
+    req: HttpRequest,
+    Json(body): Json<Credentials>,
+) -> Result<HttpResponse, ApiError> {
     let client = super::client_ip(&req);
-    let pair = app.login(LoginRequest { username, password: SecretString::from(password), client }).await?;
+    let pair = app.login(LoginRequest { username: body.username, password: body.password, client }).await?;
     Ok(token_response(&pair))
 }
 
@@ -145,34 +173,31 @@ pub async fn login<A: Adapters>(app: App<A>, req: HttpRequest, body: JsonObject)
 #[utoipa::path(get, path = "/auth/protected", tag = "signed-in user", security(("bearer" = [])),
     responses(
         (status = 200, description = "Greeting", body = MessageBody),
-        (status = 401, description = "`missing_token`, `invalid_token`, `token_expired` or `token_revoked`", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized),
     ))]
-pub async fn protected<A: Adapters>(app: App<A>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    let principal = principal(&app, &req)?;
-    Ok(HttpResponse::Ok().json(MessageBody { message: format!("Hello, {}!", principal.username) }))
+pub async fn protected<A: Adapters>(user: Authenticated<A>) -> HttpResponse {
+    HttpResponse::Ok().json(MessageBody { message: format!("Hello, {}!", user.username) })
 }
 
 /// Admins only.
 #[utoipa::path(get, path = "/auth/admin", tag = "signed-in user", security(("bearer" = [])),
     responses(
         (status = 200, description = "Greeting for admins", body = MessageBody),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "`insufficient_role`", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
     ))]
-pub async fn admin<A: Adapters>(app: App<A>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    let principal = principal(&app, &req)?;
-    principal.require(Permission::Administer)?;
-    Ok(HttpResponse::Ok().json(MessageBody { message: "Welcome, Admin!".into() }))
+pub async fn admin<A: Adapters>(_admin: Admin<A>) -> HttpResponse {
+    HttpResponse::Ok().json(MessageBody { message: "Welcome, Admin!".into() })
 }
 
 /// The signed-in user's account.
 #[utoipa::path(get, path = "/auth/me", tag = "signed-in user", security(("bearer" = [])),
     responses(
         (status = 200, description = "The account", body = UserBody),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized),
+        (status = 503, response = Unavailable),
     ))]
-pub async fn me<A: Adapters>(app: App<A>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    let principal = principal(&app, &req)?;
-    let user = app.current_user(&principal).await?;
+pub async fn me<A: Adapters>(app: App<A>, user: Authenticated<A>) -> Result<HttpResponse, ApiError> {
+    let user = app.current_user(&user).await?;
     Ok(HttpResponse::Ok().json(UserBody::from(&user)))
 }

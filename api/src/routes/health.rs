@@ -1,12 +1,12 @@
 //! Liveness and readiness probes.
 
 use actix_web::{HttpResponse, web};
-use gatehouse_application::{Adapters, ports::UserStore};
+use gatehouse_application::Adapters;
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::App;
-use crate::error::{ApiError, Problem};
+use crate::{error::ApiError, responses::Unavailable};
 
 pub fn configure<A: Adapters>(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/health/live").route(web::get().to(live)))
@@ -28,9 +28,9 @@ pub async fn live() -> HttpResponse {
 /// 200 when the database answers, else 503 `unavailable`.
 #[utoipa::path(get, path = "/health/ready", tag = "operations", responses(
     (status = 200, body = Status),
-    (status = 503, description = "`unavailable`, with `Retry-After`", body = Problem, content_type = "application/problem+json"),
+    (status = 503, response = Unavailable),
 ))]
 pub async fn ready<A: Adapters>(app: App<A>) -> Result<HttpResponse, ApiError> {
-    app.users.ping().await?;
+    app.ready().await?;
     Ok(HttpResponse::Ok().json(Status { status: "ready" }))
 }

@@ -1,7 +1,7 @@
 //! `/.well-known/jwks.json`: the public keys that verify our access tokens.
 
 use actix_web::{HttpResponse, http::header, web};
-use gatehouse_application::{Adapters, ports::TokenCodec};
+use gatehouse_application::Adapters;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -37,7 +37,6 @@ pub struct Jwk {
 #[utoipa::path(get, path = "/.well-known/jwks.json", tag = "operations", responses((status = 200, body = Jwks)))]
 pub async fn jwks<A: Adapters>(app: App<A>) -> HttpResponse {
     let keys = app
-        .tokens
         .published_keys()
         .into_iter()
         .map(|k| Jwk { kty: k.kty, crv: k.crv, x: k.x, kid: k.kid, alg: k.alg, use_: "sig" })

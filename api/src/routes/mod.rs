@@ -7,26 +7,14 @@ pub mod jwks;
 pub mod sessions;
 
 use actix_web::{HttpRequest, web};
-use gatehouse_application::{Adapters, Gatehouse, Principal};
+use gatehouse_application::Gatehouse;
 
 use std::net::IpAddr;
 
-use crate::{client_address::TrustedProxies, error::ApiError, extract::bearer_token};
+use crate::client_address::TrustedProxies;
 
 /// The application as handlers receive it.
 pub type App<A> = web::Data<Gatehouse<A>>;
-
-/// Authenticates the request's bearer token.
-///
-/// # Errors
-/// The 401 family: `missing_token`, `invalid_token`, `token_expired`,
-/// `token_revoked`.
-pub fn principal<A: Adapters>(app: &Gatehouse<A>, req: &HttpRequest) -> Result<Principal, ApiError> {
-    let token = bearer_token(req)?;
-    let mut principal = app.authenticate(token)?;
-    principal.client = client_address(req);
-    Ok(principal)
-}
 
 /// The client's address as the audit trail and the login throttle see it:
 /// the TCP peer, or the address a trusted proxy forwarded (see

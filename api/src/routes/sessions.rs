@@ -1,18 +1,23 @@
 //! Sessions: refresh, log out, list and revoke one's own sessions, change
 //! one's password.
 
-use actix_web::{HttpRequest, HttpResponse, web};
-use gatehouse_application::{Adapters, LogoutScope};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
+use gatehouse_application::{Adapters, LogoutScope, Principal};
 use gatehouse_domain::{NewPassword, SessionId};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use time::format_description::well_known::Rfc3339;
 use utoipa::ToSchema;
 
-use super::{App, auth::token_response, principal};
+use super::{App, auth::token_response};
 use crate::{
-    error::{ApiError, Problem},
-    extract::{Fields, JsonObject},
+    auth::Authenticated,
+    error::ApiError,
+    extract::{Body, Fields, Json},
+    responses::{
+        BadRequest, InvalidRefreshToken, NotFound, PayloadTooLarge, TooManyRequests, Unauthorized, Unavailable,
+        UnsupportedMediaType,
+    },
 };
 
 pub fn configure<A: Adapters>(cfg: &mut web::ServiceConfig) {
@@ -24,20 +29,40 @@ pub fn configure<A: Adapters>(cfg: &mut web::ServiceConfig) {
 }
 
 /// Body of `POST /auth/refresh`.
-#[derive(ToSchema)]
-#[allow(dead_code)]
+#[derive(Debug, ToSchema)]
 pub struct RefreshRequest {
-    refresh_token: String,
+    #[schema(value_type = String)]
+    pub refresh_token: SecretString,
+}
+
+impl Body for RefreshRequest {
+    fn read(fields: &mut Fields, _: &HttpRequest) -> Option<Self> {
+        Some(Self { refresh_token: fields.secret("refresh_token")? })
+    }
 }
 
 /// Body of `POST /auth/password`.
-#[derive(ToSchema)]
-#[allow(dead_code)]
+#[derive(Debug, ToSchema)]
 pub struct PasswordChange {
-    #[schema(format = Password)]
-    current_password: String,
-    #[schema(format = Password)]
-    new_password: String,
+    #[schema(value_type = String, format = Password)]
+    pub current_password: SecretString,
+    /// 8 to 256 characters, not the username, not a commonly used password.
+    #[schema(value_type = String, format = Password, min_length = 8, max_length = 256)]
+    pub new_password: NewPassword,
+}
+
+impl Body for PasswordChange {
+    /// The new password must not equal the signed-in user's name, whom the
+    /// auth extractor has put in the request's extensions.
+    fn read(fields: &mut Fields, req: &HttpRequest) -> Option<Self> {
+        let username = req.extensions().get::<Principal>().map(|p| p.username.to_string());
+        let current_password = fields.secret("current_password");
+        let raw_new = fields.secret("new_password");
+        let new_password = fields.parsed("new_password", raw_new, |raw| {
+            NewPassword::parse(raw, username.as_deref()).map_err(|e| (e.code(), format!("Password {e}.")))
+        });
+        Some(Self { current_password: current_password?, new_password: new_password? })
+    }
 }
 
 /// One live session.
@@ -67,15 +92,18 @@ pub struct SessionList {
 #[utoipa::path(post, path = "/auth/refresh", tag = "sessions", request_body = RefreshRequest,
     responses(
         (status = 200, description = "A new pair; `Cache-Control: no-store`", body = crate::routes::auth::TokenBody),
-        (status = 400, description = "`malformed_json` or `validation_failed`", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "`invalid_refresh_token`", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = InvalidRefreshToken),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 503, response = Unavailable),
     ))]
-pub async fn refresh<A: Adapters>(app: App<A>, req: HttpRequest, body: JsonObject) -> Result<HttpResponse, ApiError> {
-    let mut fields = Fields::new(body);
-    let token = fields.string("refresh_token");
-    fields.finish()?;
-    let token = token.ok_or_else(|| ApiError::Internal("validated field missing".into()))?;
-    let pair = app.refresh(&token, super::client_address(&req).as_deref()).await?;
+pub async fn refresh<A: Adapters>(
+    app: App<A>,
+    req: HttpRequest,
+    Json(body): Json<RefreshRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let pair = app.refresh(body.refresh_token.expose_secret(), super::client_address(&req).as_deref()).await?;
     Ok(token_response(&pair))
 }
 
@@ -85,13 +113,17 @@ pub async fn refresh<A: Adapters>(app: App<A>, req: HttpRequest, body: JsonObjec
     params(("scope" = Option<String>, Query, description = "`local` (default), `global` or `others`")),
     responses(
         (status = 204, description = "Logged out"),
-        (status = 400, description = "`validation_failed`: unknown scope", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 503, response = Unavailable),
     ))]
-pub async fn logout<A: Adapters>(app: App<A>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    let principal = principal(&app, &req)?;
+pub async fn logout<A: Adapters>(
+    app: App<A>,
+    user: Authenticated<A>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
     let scope = logout_scope(req.query_string())?;
-    app.logout(&principal, scope).await?;
+    app.logout(&user, scope).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -121,13 +153,13 @@ fn logout_scope(query: &str) -> Result<LogoutScope, ApiError> {
 #[utoipa::path(get, path = "/auth/sessions", tag = "sessions", security(("bearer" = [])),
     responses(
         (status = 200, description = "Live sessions", body = SessionList),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized),
+        (status = 503, response = Unavailable),
     ))]
-pub async fn list<A: Adapters>(app: App<A>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    let principal = principal(&app, &req)?;
+pub async fn list<A: Adapters>(app: App<A>, user: Authenticated<A>) -> Result<HttpResponse, ApiError> {
     let format = |t: time::OffsetDateTime| t.format(&Rfc3339).unwrap_or_default();
     let sessions = app
-        .list_sessions(&principal)
+        .list_sessions(&user)
         .await?
         .into_iter()
         .map(|v| SessionBody {
@@ -146,17 +178,17 @@ pub async fn list<A: Adapters>(app: App<A>, req: HttpRequest) -> Result<HttpResp
     params(("id" = String, Path, description = "Session id")),
     responses(
         (status = 204, description = "Revoked"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "`not_found`: no such live session of this user", body = Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 503, response = Unavailable),
     ))]
 pub async fn revoke<A: Adapters>(
     app: App<A>,
-    req: HttpRequest,
+    user: Authenticated<A>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let principal = principal(&app, &req)?;
     let id = uuid::Uuid::parse_str(&id).map_err(|_| ApiError::NotFound)?;
-    app.revoke_own_session(&principal, SessionId::from_uuid(id)).await?;
+    app.revoke_own_session(&user, SessionId::from_uuid(id)).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -164,28 +196,19 @@ pub async fn revoke<A: Adapters>(
 #[utoipa::path(post, path = "/auth/password", tag = "sessions", security(("bearer" = [])), request_body = PasswordChange,
     responses(
         (status = 204, description = "Changed; other sessions revoked"),
-        (status = 400, description = "`malformed_json` or `validation_failed` (new password rules)", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "`invalid_credentials` (wrong current password) or no valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "`too_many_requests`", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 429, response = TooManyRequests),
+        (status = 503, response = Unavailable),
     ))]
 pub async fn change_password<A: Adapters>(
     app: App<A>,
-    req: HttpRequest,
-    body: JsonObject,
+    user: Authenticated<A>,
+    Json(body): Json<PasswordChange>,
 ) -> Result<HttpResponse, ApiError> {
-    let principal = principal(&app, &req)?;
-    let mut fields = Fields::new(body);
-    let current = fields.string("current_password");
-    let new = fields.string("new_password").and_then(|raw| {
-        NewPassword::parse(SecretString::from(raw), Some(principal.username.as_str()))
-            .map_err(|e| fields.reject("new_password", e.code(), format!("Password {e}.")))
-            .ok()
-    });
-    fields.finish()?;
-    let (Some(current), Some(new)) = (current, new) else {
-        return Err(ApiError::Internal("validated fields missing".into()));
-    };
-    app.change_password(&principal, SecretString::from(current), new).await?;
+    app.change_password(&user, body.current_password, body.new_password).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

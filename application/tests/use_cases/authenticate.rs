@@ -43,12 +43,12 @@ async fn an_access_token_works_until_its_ttl_plus_leeway_and_then_is_expired() {
     let app = app();
     register(&app, "alice").await;
     let pair = login(&app, "alice").await;
-    let lifetime = app.policy.access_ttl + app.policy.leeway;
+    let lifetime = app.policy().access_ttl + app.policy().leeway;
 
-    app.clock.advance(lifetime - Duration::SECOND);
+    app.parts().clock.advance(lifetime - Duration::SECOND);
     assert!(app.authenticate(&pair.access_token).is_ok());
 
-    app.clock.advance(Duration::SECOND);
+    app.parts().clock.advance(Duration::SECOND);
     assert_refused!(app.authenticate(&pair.access_token), Expired);
 }
 
@@ -58,7 +58,7 @@ async fn an_access_token_is_expired_long_before_its_session_ends() {
     register(&app, "alice").await;
     let pair = login(&app, "alice").await;
 
-    app.clock.advance(app.policy.refresh_ttl + Duration::SECOND);
+    app.parts().clock.advance(app.policy().refresh_ttl + Duration::SECOND);
 
     assert_refused!(app.authenticate(&pair.access_token), Expired);
 }
@@ -83,14 +83,14 @@ async fn a_token_expires_with_its_session_even_before_its_own_ttl() {
     let app = Setup { policy, ..Setup::default() }.build();
     register(&app, "alice").await;
     let pair = login(&app, "alice").await;
-    let session = app.sessions.find(pair.session_id).await.unwrap().unwrap();
-    assert_eq!(app.tokens.verify(&pair.access_token).unwrap().exp, session.expires_at.unix_timestamp());
+    let session = app.parts().sessions.find(pair.session_id).await.unwrap().unwrap();
+    assert_eq!(app.parts().tokens.verify(&pair.access_token).unwrap().exp, session.expires_at.unix_timestamp());
     assert_eq!(pair.expires_in, Duration::minutes(5));
 
-    app.clock.advance(Duration::minutes(5) + app.policy.leeway - Duration::SECOND);
+    app.parts().clock.advance(Duration::minutes(5) + app.policy().leeway - Duration::SECOND);
     assert!(app.authenticate(&pair.access_token).is_ok());
 
-    app.clock.advance(Duration::SECOND);
+    app.parts().clock.advance(Duration::SECOND);
     assert_refused!(app.authenticate(&pair.access_token), Expired);
 }
 
@@ -135,7 +135,7 @@ async fn a_token_signed_by_an_unrelated_codec_over_our_claims_is_invalid() {
     register(&app, "alice").await;
     let pair = login(&app, "alice").await;
     // Same claims, same live session, but signed by a key we do not hold.
-    let claims = app.tokens.verify(&pair.access_token).unwrap();
+    let claims = app.parts().tokens.verify(&pair.access_token).unwrap();
     let forged = codec(&ed25519_key()).sign(&claims).unwrap();
 
     assert_refused!(app.authenticate(&forged), Invalid);
@@ -154,7 +154,7 @@ async fn a_token_for_another_issuer_or_audience_is_invalid_even_with_our_key() {
         let other = Setup { key: ours.key.clone(), policy, ..Setup::default() }.build();
         register(&other, "alice").await;
         let pair = login(&other, "alice").await;
-        assert!(app.tokens.verify(&pair.access_token).is_ok(), "the signature is ours");
+        assert!(app.parts().tokens.verify(&pair.access_token).is_ok(), "the signature is ours");
 
         assert_refused!(app.authenticate(&pair.access_token), Invalid);
     }
@@ -166,7 +166,7 @@ async fn a_token_issued_beyond_the_leeway_in_the_future_is_invalid() {
     register(&app, "alice").await;
     let pair = login(&app, "alice").await;
 
-    app.clock.advance(-(app.policy.leeway + Duration::SECOND));
+    app.parts().clock.advance(-(app.policy().leeway + Duration::SECOND));
 
     assert_refused!(app.authenticate(&pair.access_token), Invalid);
 }

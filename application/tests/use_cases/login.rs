@@ -20,17 +20,17 @@ async fn a_successful_login_issues_an_access_token_naming_the_user_session_and_r
 
     let pair = app.login(login_request("alice", PASSWORD, Some("192.0.2.1"))).await.unwrap();
 
-    let claims = app.tokens.verify(&pair.access_token).unwrap();
+    let claims = app.parts().tokens.verify(&pair.access_token).unwrap();
     assert_eq!(claims.sub, alice.id);
     assert_eq!(claims.sid, pair.session_id);
     assert_eq!(claims.role, Role::User);
     assert_eq!(claims.username.as_str(), "alice");
-    assert_eq!(claims.iss, app.policy.issuer);
-    assert_eq!(claims.aud, app.policy.audience);
+    assert_eq!(claims.iss, app.policy().issuer);
+    assert_eq!(claims.aud, app.policy().audience);
     assert_eq!(claims.iat, T0.unix_timestamp());
-    assert_eq!(claims.exp - claims.iat, app.policy.access_ttl.whole_seconds());
-    assert_eq!(pair.expires_in, app.policy.access_ttl);
-    assert_eq!(pair.refresh_expires_in, app.policy.refresh_ttl);
+    assert_eq!(claims.exp - claims.iat, app.policy().access_ttl.whole_seconds());
+    assert_eq!(pair.expires_in, app.policy().access_ttl);
+    assert_eq!(pair.refresh_expires_in, app.policy().refresh_ttl);
 }
 
 #[tokio::test]
@@ -40,7 +40,7 @@ async fn an_admin_logging_in_gets_a_token_with_the_admin_role() {
 
     let pair = login(&app, "root").await;
 
-    assert_eq!(app.tokens.verify(&pair.access_token).unwrap().role, Role::Admin);
+    assert_eq!(app.parts().tokens.verify(&pair.access_token).unwrap().role, Role::Admin);
 }
 
 #[tokio::test]
@@ -50,14 +50,14 @@ async fn the_session_stores_no_refresh_token_only_its_generation() {
 
     let pair = login(&app, "alice").await;
 
-    let session = app.sessions.find(pair.session_id).await.unwrap().unwrap();
+    let session = app.parts().sessions.find(pair.session_id).await.unwrap().unwrap();
     assert_eq!(session.generation, 0);
     assert_eq!(session.rotated_at, None);
-    assert_eq!(app.refresh.parse(expose(&pair.refresh_token)), Some((pair.session_id, 0)));
+    assert_eq!(app.parts().refresh.parse(expose(&pair.refresh_token)), Some((pair.session_id, 0)));
     assert_eq!(session.user_id, alice.id);
     assert_eq!(session.created_at, T0);
     assert_eq!(session.last_used_at, T0);
-    assert_eq!(session.expires_at, T0 + app.policy.refresh_ttl);
+    assert_eq!(session.expires_at, T0 + app.policy().refresh_ttl);
     assert_eq!(session.revoked_at, None);
 }
 
@@ -73,7 +73,7 @@ async fn every_login_opens_a_new_session_with_its_own_tokens() {
     assert_ne!(first.refresh_token.expose_secret(), second.refresh_token.expose_secret());
     assert_ne!(first.access_token, second.access_token);
     for pair in [&first, &second] {
-        assert!(app.sessions.find(pair.session_id).await.unwrap().is_some());
+        assert!(app.parts().sessions.find(pair.session_id).await.unwrap().is_some());
         assert_eq!(app.authenticate(&pair.access_token).unwrap().session_id, pair.session_id);
     }
 }
@@ -85,7 +85,7 @@ async fn the_username_may_be_typed_in_any_case_and_with_surrounding_space() {
 
     let pair = app.login(login_request("  ALICE ", PASSWORD, None)).await.unwrap();
 
-    assert_eq!(app.tokens.verify(&pair.access_token).unwrap().sub, alice.id);
+    assert_eq!(app.parts().tokens.verify(&pair.access_token).unwrap().sub, alice.id);
 }
 
 #[tokio::test]
@@ -158,13 +158,13 @@ async fn a_throttled_username_may_log_in_again_once_the_window_has_passed() {
     register(&app, "alice").await;
     fail_from_many_addresses(&app, "alice").await;
 
-    app.clock.advance(Duration::minutes(5));
+    app.parts().clock.advance(Duration::minutes(5));
     let Err(LoginError::Throttled { retry_after }) = app.login(login_request("alice", PASSWORD, None)).await else {
         panic!("expected throttling")
     };
     assert_eq!(retry_after, THROTTLE_WINDOW - Duration::minutes(5), "retry_after counts down with the clock");
 
-    app.clock.advance(retry_after);
+    app.parts().clock.advance(retry_after);
     assert!(app.login(login_request("alice", PASSWORD, None)).await.is_ok());
 }
 
@@ -231,20 +231,20 @@ async fn when_both_username_and_address_are_throttled_the_longer_wait_is_reporte
     // The username's failures are older than the address's, so the
     // username clears first.
     fail_from_many_addresses(&app, "alice").await;
-    app.clock.advance(Duration::minutes(5));
+    app.parts().clock.advance(Duration::minutes(5));
     let client = Some("203.0.113.66");
     for i in 0..THROTTLE_LIMIT {
         let result = app.login(login_request(&format!("victim{i}"), PASSWORD, client)).await;
         assert!(matches!(result, Err(LoginError::InvalidCredentials)), "{result:?}");
     }
-    app.clock.advance(Duration::minutes(1));
+    app.parts().clock.advance(Duration::minutes(1));
 
     let Err(LoginError::Throttled { retry_after }) = app.login(login_request("alice", PASSWORD, client)).await else {
         panic!("expected throttling")
     };
     assert_eq!(retry_after, THROTTLE_WINDOW - Duration::minutes(1));
 
-    app.clock.advance(retry_after);
+    app.parts().clock.advance(retry_after);
     assert!(app.login(login_request("alice", PASSWORD, client)).await.is_ok());
 }
 

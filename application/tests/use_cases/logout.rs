@@ -67,12 +67,12 @@ async fn logging_out_again_is_harmless_and_keeps_the_first_revocation_time() {
     let Logins { alice: [this, ..], .. } = logins(&app).await;
     let me = principal(&app, &this);
     app.logout(&me, LogoutScope::Local).await.unwrap();
-    let revoked_at = app.sessions.find(this.session_id).await.unwrap().unwrap().revoked_at;
+    let revoked_at = app.parts().sessions.find(this.session_id).await.unwrap().unwrap().revoked_at;
     assert!(revoked_at.is_some());
-    app.clock.advance(time::Duration::minutes(1));
+    app.parts().clock.advance(time::Duration::minutes(1));
 
     app.logout(&me, LogoutScope::Global).await.unwrap();
 
-    assert_eq!(app.sessions.find(this.session_id).await.unwrap().unwrap().revoked_at, revoked_at);
+    assert_eq!(app.parts().sessions.find(this.session_id).await.unwrap().unwrap().revoked_at, revoked_at);
     assert_session_ended(&app, &this, "this session").await;
 }

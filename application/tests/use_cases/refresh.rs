@@ -24,30 +24,34 @@ async fn refreshing_rotates_the_refresh_token_and_issues_a_new_access_token() {
     let app = app();
     let alice = register(&app, "alice").await;
     let pair = login(&app, "alice").await;
-    app.clock.advance(Duration::minutes(10));
+    app.parts().clock.advance(Duration::minutes(10));
 
     let next = refresh(&app, &pair).await;
 
     assert_eq!(next.session_id, pair.session_id);
     assert_ne!(expose(&next.refresh_token), expose(&pair.refresh_token));
     assert_ne!(next.access_token, pair.access_token);
-    assert_eq!(app.refresh.parse(expose(&next.refresh_token)), Some((pair.session_id, 1)));
-    let claims = app.tokens.verify(&next.access_token).unwrap();
+    assert_eq!(app.parts().refresh.parse(expose(&next.refresh_token)), Some((pair.session_id, 1)));
+    let claims = app.parts().tokens.verify(&next.access_token).unwrap();
     assert_eq!((claims.sub, claims.sid), (alice.id, pair.session_id));
-    assert_eq!(claims.iat, app.clock.now().unix_timestamp());
-    assert_eq!(next.expires_in, app.policy.access_ttl);
-    assert_eq!(next.refresh_expires_in, app.policy.refresh_ttl - Duration::minutes(10), "the session is not extended");
+    assert_eq!(claims.iat, app.parts().clock.now().unix_timestamp());
+    assert_eq!(next.expires_in, app.policy().access_ttl);
+    assert_eq!(
+        next.refresh_expires_in,
+        app.policy().refresh_ttl - Duration::minutes(10),
+        "the session is not extended"
+    );
     assert_eq!(principal(&app, &next).session_id, pair.session_id);
 
-    let session = app.sessions.find(pair.session_id).await.unwrap().unwrap();
+    let session = app.parts().sessions.find(pair.session_id).await.unwrap().unwrap();
     assert_eq!(session.generation, 1);
-    assert_eq!(session.rotated_at, Some(app.clock.now()));
-    assert_eq!(session.last_used_at, app.clock.now());
+    assert_eq!(session.rotated_at, Some(app.parts().clock.now()));
+    assert_eq!(session.last_used_at, app.parts().clock.now());
     assert_eq!(session.revoked_at, None);
 
     // And the new one rotates in turn.
     let after = refresh(&app, &next).await;
-    assert_eq!(app.refresh.parse(expose(&after.refresh_token)), Some((pair.session_id, 2)));
+    assert_eq!(app.parts().refresh.parse(expose(&after.refresh_token)), Some((pair.session_id, 2)));
 }
 
 #[tokio::test]
@@ -56,14 +60,14 @@ async fn the_token_just_rotated_away_gets_the_same_current_refresh_token_within_
     register(&app, "alice").await;
     let pair = login(&app, "alice").await;
     let rotated = refresh(&app, &pair).await;
-    app.clock.advance(app.policy.refresh_reuse_grace - Duration::SECOND);
+    app.parts().clock.advance(app.policy().refresh_reuse_grace - Duration::SECOND);
 
     let again = refresh(&app, &pair).await;
 
     assert_eq!(expose(&again.refresh_token), expose(&rotated.refresh_token));
     assert_ne!(again.access_token, rotated.access_token, "a new access token all the same");
     assert_eq!(principal(&app, &again).session_id, pair.session_id);
-    let session = app.sessions.find(pair.session_id).await.unwrap().unwrap();
+    let session = app.parts().sessions.find(pair.session_id).await.unwrap().unwrap();
     assert_eq!(session.generation, 1, "the grace answer rotates nothing");
     assert_eq!(session.revoked_at, None);
     assert!(app.authenticate(&rotated.access_token).is_ok());
@@ -76,15 +80,15 @@ async fn the_token_rotated_away_is_reuse_after_the_grace_interval_and_revokes_th
     let pair = login(&app, "alice").await;
     let other = login(&app, "alice").await;
     let rotated = refresh(&app, &pair).await;
-    app.clock.advance(app.policy.refresh_reuse_grace);
+    app.parts().clock.advance(app.policy().refresh_reuse_grace);
 
     assert_refresh_refused(&app, expose(&pair.refresh_token)).await;
 
     assert_refresh_refused(&app, expose(&rotated.refresh_token)).await;
     assert_err!(app.authenticate(&rotated.access_token), AuthError::Revoked);
     assert_err!(app.authenticate(&pair.access_token), AuthError::Revoked);
-    let session = app.sessions.find(pair.session_id).await.unwrap().unwrap();
-    assert_eq!(session.revoked_at, Some(app.clock.now()));
+    let session = app.parts().sessions.find(pair.session_id).await.unwrap().unwrap();
+    assert_eq!(session.revoked_at, Some(app.parts().clock.now()));
     // Only that session: alice's other login goes on.
     assert!(app.authenticate(&other.access_token).is_ok());
     refresh(&app, &other).await;
@@ -102,7 +106,7 @@ async fn a_token_two_generations_old_is_reuse_even_within_the_grace_interval() {
 
     assert_refresh_refused(&app, expose(&third.refresh_token)).await;
     assert_err!(app.authenticate(&third.access_token), AuthError::Revoked);
-    assert!(app.sessions.find(first.session_id).await.unwrap().unwrap().revoked_at.is_some());
+    assert!(app.parts().sessions.find(first.session_id).await.unwrap().unwrap().revoked_at.is_some());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -127,8 +131,8 @@ async fn concurrent_refreshes_with_one_token_all_succeed_with_the_same_new_refre
 
     refresh_tokens.dedup();
     assert_eq!(refresh_tokens.len(), 1, "every request got the same refresh token");
-    assert_eq!(app.refresh.parse(&refresh_tokens[0]), Some((pair.session_id, 1)));
-    let session = app.sessions.find(pair.session_id).await.unwrap().unwrap();
+    assert_eq!(app.parts().refresh.parse(&refresh_tokens[0]), Some((pair.session_id, 1)));
+    let session = app.parts().sessions.find(pair.session_id).await.unwrap().unwrap();
     assert_eq!((session.generation, session.revoked_at), (1, None), "one rotation, no reuse alarm");
     assert!(app.refresh(&refresh_tokens[0], None).await.is_ok());
 }
@@ -165,11 +169,11 @@ async fn forged_garbage_and_unknown_refresh_tokens_are_refused_without_harming_t
     let flipped = String::from_utf8(flipped).unwrap();
     let forged = [
         // Same session and generation, another key.
-        expose(&other_key.refresh.issue(pair.session_id, 0)).to_owned(),
+        expose(&other_key.parts().refresh.issue(pair.session_id, 0)).to_owned(),
         // Our key, but no such session.
-        expose(&app.refresh.issue(SessionId::from_uuid(Uuid::now_v7()), 0)).to_owned(),
+        expose(&app.parts().refresh.issue(SessionId::from_uuid(Uuid::now_v7()), 0)).to_owned(),
         // Our key, a generation never issued.
-        expose(&app.refresh.issue(pair.session_id, 5)).to_owned(),
+        expose(&app.parts().refresh.issue(pair.session_id, 5)).to_owned(),
         flipped,
         genuine[..genuine.len() - 1].to_owned(),
         format!("{genuine}A"),
@@ -179,7 +183,7 @@ async fn forged_garbage_and_unknown_refresh_tokens_are_refused_without_harming_t
         assert_refresh_refused(&app, token).await;
     }
 
-    let session = app.sessions.find(pair.session_id).await.unwrap().unwrap();
+    let session = app.parts().sessions.find(pair.session_id).await.unwrap().unwrap();
     assert_eq!((session.generation, session.revoked_at), (0, None));
     refresh(&app, &pair).await;
 }
@@ -189,12 +193,12 @@ async fn refreshing_after_the_session_has_expired_is_refused() {
     let app = app();
     register(&app, "alice").await;
     let pair = login(&app, "alice").await;
-    app.clock.advance(app.policy.refresh_ttl - Duration::SECOND);
+    app.parts().clock.advance(app.policy().refresh_ttl - Duration::SECOND);
     let last = refresh(&app, &pair).await;
     assert_eq!(last.refresh_expires_in, Duration::SECOND);
     assert_eq!(last.expires_in, Duration::SECOND, "the access token ends with the session");
 
-    app.clock.advance(Duration::SECOND);
+    app.parts().clock.advance(Duration::SECOND);
 
     assert_refresh_refused(&app, expose(&last.refresh_token)).await;
     assert_refresh_refused(&app, expose(&pair.refresh_token)).await;
@@ -210,7 +214,7 @@ async fn after_account_change(setup: &Setup, app: &App, alice: Option<User>) -> 
     if let Some(alice) = alice {
         users.insert(&alice).await.unwrap();
     }
-    setup.build_on(users, app.sessions.clone(), app.clock.clone())
+    setup.build_on(users, app.parts().sessions.clone(), app.parts().clock.clone())
 }
 
 #[tokio::test]
@@ -249,5 +253,5 @@ async fn the_refreshed_access_token_carries_the_users_current_role() {
     let next = refresh(&app, &pair).await;
 
     assert_eq!(principal(&app, &next).role, Role::Admin);
-    assert_eq!(app.tokens.verify(&next.access_token).unwrap().role, Role::Admin);
+    assert_eq!(app.parts().tokens.verify(&next.access_token).unwrap().role, Role::Admin);
 }

@@ -30,7 +30,7 @@ async fn registering_a_taken_name_again_in_any_case_is_refused() {
     // The first account is untouched: same id, and still its own password.
     let stored = stored_user(&app, "alice").await.unwrap();
     assert_eq!(stored.id, alice.id);
-    assert!(app.hasher.verify(secret(PASSWORD), Some(stored.password_hash)).await.unwrap());
+    assert!(app.parts().hasher.verify(secret(PASSWORD), Some(stored.password_hash)).await.unwrap());
 }
 
 #[tokio::test]
@@ -53,8 +53,8 @@ async fn the_password_is_stored_as_an_argon2id_hash_never_as_itself() {
     assert_eq!(hash, user.password_hash);
     assert!(hash.as_str().starts_with("$argon2id$v=19$"), "not argon2id");
     assert!(!hash.as_str().contains(PASSWORD));
-    assert!(app.hasher.verify(secret(PASSWORD), Some(hash.clone())).await.unwrap());
-    assert!(!app.hasher.verify(secret(WRONG_PASSWORD), Some(hash)).await.unwrap());
+    assert!(app.parts().hasher.verify(secret(PASSWORD), Some(hash.clone())).await.unwrap());
+    assert!(!app.parts().hasher.verify(secret(WRONG_PASSWORD), Some(hash)).await.unwrap());
 }
 
 #[tokio::test]

@@ -13,16 +13,16 @@ async fn listing_shows_only_the_users_live_sessions_newest_first_marking_the_ask
     let alice = register(&app, "alice").await;
     register(&app, "bob").await;
     let expired = login(&app, "alice").await;
-    app.clock.advance(Duration::minutes(1));
+    app.parts().clock.advance(Duration::minutes(1));
     let revoked = login(&app, "alice").await;
-    app.clock.advance(Duration::minutes(1));
+    app.parts().clock.advance(Duration::minutes(1));
     let asking = login(&app, "alice").await;
-    app.clock.advance(Duration::minutes(1));
+    app.parts().clock.advance(Duration::minutes(1));
     let later = login(&app, "alice").await;
     login(&app, "bob").await;
     app.revoke_own_session(&principal(&app, &revoked), revoked.session_id).await.unwrap();
     // The first session ends; the others have minutes left.
-    app.clock.advance(app.policy.refresh_ttl - Duration::minutes(3));
+    app.parts().clock.advance(app.policy().refresh_ttl - Duration::minutes(3));
     let newest = login(&app, "alice").await;
     let asking = refresh(&app, &asking).await;
 
@@ -65,7 +65,7 @@ async fn revoking_another_users_session_is_not_found_and_leaves_it_alive() {
     let result = app.revoke_own_session(&mallory, alices.session_id).await;
 
     assert_err!(result, RevokeSessionError::NotFound);
-    assert_eq!(app.sessions.find(alices.session_id).await.unwrap().unwrap().revoked_at, None);
+    assert_eq!(app.parts().sessions.find(alices.session_id).await.unwrap().unwrap().revoked_at, None);
     assert_session_usable(&app, &alices, "alice's session").await;
 }
 

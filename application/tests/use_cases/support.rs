@@ -6,13 +6,14 @@ use aws_lc_rs::{
     signature::Ed25519KeyPair,
 };
 use gatehouse_application::{
-    Adapters, AuthError, Gatehouse, LoginRequest, Principal, RefreshError, RevocationList, TokenPair,
+    AuthError, Gatehouse, LoginRequest, Principal, RefreshError, TokenPair,
     ports::{PasswordHasher, UserStore},
 };
 use gatehouse_domain::{NewPassword, Role, TokenPolicy, User, UserId, Username};
 use gatehouse_infrastructure::{
-    Argon2Hasher, Argon2Settings, FixedClock, HmacRefreshTokens, JwtCodec, MemoryAuditLog, MemoryLoginThrottle,
-    MemorySessionStore, MemoryUserStore, SigningKey, UuidV7Ids,
+    FixedClock, HmacRefreshTokens, JwtCodec, MemoryAuditLog, MemoryLoginThrottle, MemorySessionStore, MemoryUserStore,
+    SigningKey,
+    testkit::{InMemory, InMemoryBuilder},
 };
 use secrecy::{ExposeSecret, SecretString};
 use time::{Duration, OffsetDateTime, macros::datetime};
@@ -30,20 +31,8 @@ pub const WRONG_PASSWORD: &str = "incorrect horse battery staple";
 /// Another password that passes the policy, for password changes.
 pub const NEW_PASSWORD: &str = "purple elephant juggling quietly";
 
-/// The adapter set under test: everything in memory, time under control.
-pub struct TestAdapters;
-
-impl Adapters for TestAdapters {
-    type Users = MemoryUserStore;
-    type Sessions = MemorySessionStore;
-    type Hasher = Argon2Hasher;
-    type Tokens = JwtCodec;
-    type Refresh = HmacRefreshTokens;
-    type Clock = FixedClock;
-    type Ids = UuidV7Ids;
-    type Throttle = MemoryLoginThrottle;
-    type Audit = MemoryAuditLog;
-}
+/// The adapter set under test: the public test kit's, time under control.
+pub type TestAdapters = InMemory<FixedClock>;
 
 pub type App = Gatehouse<TestAdapters>;
 
@@ -79,28 +68,24 @@ impl Setup {
     /// an empty revocation list and throttle of its own, as a process
     /// starting on an existing database.
     pub fn build_on(&self, users: MemoryUserStore, sessions: MemorySessionStore, clock: FixedClock) -> App {
+        // The user store's log: the one its writes (and, in `build`, the
+        // session store's) append to.
         let audit = users.audit_log();
-        Gatehouse {
-            users,
-            sessions,
-            hasher: Argon2Hasher::new(Argon2Settings::insecure_fast_for_tests()).unwrap(),
-            tokens: codec(&self.key),
-            refresh: HmacRefreshTokens::new(&self.refresh_key).unwrap(),
-            clock,
-            ids: UuidV7Ids,
-            throttle: MemoryLoginThrottle::new(THROTTLE_LIMIT, THROTTLE_WINDOW),
-            // The user store's log: the one its writes (and, in `build`, the
-            // session store's) append to.
-            audit,
-            policy: self.policy.clone(),
-            revocations: RevocationList::default(),
-        }
+        InMemoryBuilder::new()
+            .clock(clock)
+            .stores(users, sessions, audit)
+            .policy(self.policy.clone())
+            .throttle(MemoryLoginThrottle::new(THROTTLE_LIMIT, THROTTLE_WINDOW))
+            .tokens(codec(&self.key))
+            .refresh_tokens(HmacRefreshTokens::new(&self.refresh_key).unwrap())
+            .build()
+            .unwrap()
     }
 
     /// Another instance of `app`'s deployment: same database, same keys,
     /// same (shared) clock.
     pub fn another_instance(&self, app: &App) -> App {
-        self.build_on(app.users.clone(), app.sessions.clone(), app.clock.clone())
+        self.build_on(app.parts().users.clone(), app.parts().sessions.clone(), app.parts().clock.clone())
     }
 }
 
@@ -149,12 +134,12 @@ pub async fn insert_user(app: &App, name: &str, role: Role, disabled: bool) -> U
     let user = User {
         id: UserId::from_uuid(Uuid::now_v7()),
         username: username(name),
-        password_hash: app.hasher.hash(secret(PASSWORD)).await.unwrap(),
+        password_hash: app.parts().hasher.hash(secret(PASSWORD)).await.unwrap(),
         role,
         disabled,
         created_at: T0,
     };
-    app.users.insert(&user).await.unwrap();
+    app.parts().users.insert(&user).await.unwrap();
     user
 }
 
@@ -211,5 +196,5 @@ pub async fn assert_session_ended(app: &App, pair: &TokenPair, what: &str) {
 
 /// The user stored under `name`, if any.
 pub async fn stored_user(app: &App, name: &str) -> Option<User> {
-    app.users.find_by_username(&username(name)).await.unwrap()
+    app.parts().users.find_by_username(&username(name)).await.unwrap()
 }

@@ -29,7 +29,9 @@ impl MemoryAuditLog {
         events.push(recorded);
     }
 
-    /// Replaces a stored event (for tests that tamper with the chain).
+    /// Replaces a stored event (for tests that tamper with the chain;
+    /// feature `testkit`).
+    #[cfg(feature = "testkit")]
     pub fn tamper(&self, seq: u64, edit: impl FnOnce(&mut RecordedEvent)) {
         if let Some(e) = lock(&self.events).iter_mut().find(|e| e.seq == seq) {
             edit(e);

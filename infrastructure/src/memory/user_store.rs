@@ -6,7 +6,7 @@ use std::{
 };
 
 use gatehouse_application::ports::{ChangeUserError, InsertUserError, StoreError, UserChange, UserStore};
-use gatehouse_domain::{AuditEvent, PasswordHash, Role, User, UserId, Username};
+use gatehouse_domain::{AuditEvent, PasswordHash, User, UserId, Username, leaves_no_active_admin};
 use time::OffsetDateTime;
 
 use super::{MemoryAuditLog, lock};
@@ -84,7 +84,7 @@ impl UserStore for MemoryUserStore {
 
     async fn active_admins(&self, limit: u32) -> Result<Vec<UserId>, StoreError> {
         let users = lock(&self.users);
-        let mut admins: Vec<UserId> = users.values().filter(|u| is_active_admin(u)).map(|u| u.id).collect();
+        let mut admins: Vec<UserId> = users.values().filter(|u| u.is_active_admin()).map(|u| u.id).collect();
         admins.sort();
         admins.truncate(limit as usize);
         Ok(admins)
@@ -105,7 +105,7 @@ impl UserStore for MemoryUserStore {
             disabled: change.disabled.unwrap_or(current.disabled),
             ..current.clone()
         };
-        if is_active_admin(current) && !is_active_admin(&changed) && !has_other_active_admin(&users, id) {
+        if leaves_no_active_admin(current, Some(&changed), &active_admins(&users)) {
             return Err(ChangeUserError::LastAdmin);
         }
         users.insert(id, changed.clone());
@@ -116,7 +116,7 @@ impl UserStore for MemoryUserStore {
     async fn delete_audited(&self, id: UserId, audit: Option<&AuditEvent>) -> Result<(), ChangeUserError> {
         let mut users = lock(&self.users);
         let current = users.get(&id).ok_or(ChangeUserError::NotFound)?;
-        if is_active_admin(current) && !has_other_active_admin(&users, id) {
+        if leaves_no_active_admin(current, None, &active_admins(&users)) {
             return Err(ChangeUserError::LastAdmin);
         }
         users.remove(&id);
@@ -129,10 +129,6 @@ impl UserStore for MemoryUserStore {
     }
 }
 
-fn is_active_admin(user: &User) -> bool {
-    user.role == Role::Admin && !user.disabled
-}
-
-fn has_other_active_admin(users: &HashMap<UserId, User>, id: UserId) -> bool {
-    users.values().any(|u| u.id != id && is_active_admin(u))
+fn active_admins(users: &HashMap<UserId, User>) -> Vec<UserId> {
+    users.values().filter(|u| u.is_active_admin()).map(|u| u.id).collect()
 }

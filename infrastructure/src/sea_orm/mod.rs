@@ -11,7 +11,7 @@ use std::{path::Path, time::Duration as StdDuration};
 
 use gatehouse_application::ports::StoreError;
 use gatehouse_migration::{Migrator, MigratorTrait};
-use sea_orm::{ConnectOptions, ConnectionTrait, DatabaseConnection, DbErr};
+use sea_orm::{ConnectOptions, DatabaseConnection, DbErr};
 use time::OffsetDateTime;
 
 pub use audit_log::SeaOrmAuditLog;
@@ -142,12 +142,13 @@ impl Database {
     }
 
     /// Runs one raw statement (used by test suites to reach behind the
-    /// stores, e.g. to corrupt a row on purpose).
+    /// stores, e.g. to corrupt a row on purpose; feature `testkit`).
+    #[cfg(feature = "testkit")]
     ///
     /// # Errors
     /// [`StoreError`] if it fails.
     pub async fn execute_unprepared(&self, sql: &str) -> Result<(), StoreError> {
-        self.conn.execute_unprepared(sql).await.map(|_| ()).map_err(map_err)
+        sea_orm::ConnectionTrait::execute_unprepared(&self.conn, sql).await.map(|_| ()).map_err(map_err)
     }
 
     /// Closes the pool.

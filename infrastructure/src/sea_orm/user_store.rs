@@ -1,7 +1,7 @@
 //! sea-orm [`UserStore`].
 
 use gatehouse_application::ports::{ChangeUserError, InsertUserError, StoreError, UserChange, UserStore};
-use gatehouse_domain::{AuditEvent, PasswordHash, Role, User, UserId, Username};
+use gatehouse_domain::{AuditEvent, PasswordHash, Role, User, UserId, Username, leaves_no_active_admin};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, QueryFilter,
     QueryOrder, QuerySelect, SqlErr, sea_query::Expr,
@@ -67,8 +67,8 @@ async fn find_locked(txn: &DatabaseTransaction, id: UserId) -> Result<Option<Use
 /// Locks every active admin row, in id order, and returns their ids. With
 /// the rows locked, two admins demoting each other are serialised: the
 /// second sees the first's change and is refused as the last admin.
-async fn lock_active_admins(txn: &DatabaseTransaction) -> Result<Vec<Uuid>, StoreError> {
-    users::Entity::find()
+async fn lock_active_admins(txn: &DatabaseTransaction) -> Result<Vec<UserId>, StoreError> {
+    let ids: Vec<Uuid> = users::Entity::find()
         .select_only()
         .column(users::Column::Id)
         .filter(users::Column::Role.eq(Role::Admin.as_str()))
@@ -78,7 +78,8 @@ async fn lock_active_admins(txn: &DatabaseTransaction) -> Result<Vec<Uuid>, Stor
         .into_tuple()
         .all(txn)
         .await
-        .map_err(map_err)
+        .map_err(map_err)?;
+    Ok(ids.into_iter().map(UserId::from_uuid).collect())
 }
 
 impl UserStore for SeaOrmUserStore {
@@ -215,9 +216,8 @@ impl SeaOrmUserStore {
         let current = find_locked(&txn, id).await?.ok_or(ChangeUserError::NotFound)?;
         let role = change.role.unwrap_or(current.role);
         let disabled = change.disabled.unwrap_or(current.disabled);
-        let was_active_admin = current.role == Role::Admin && !current.disabled;
-        let stays_active_admin = role == Role::Admin && !disabled;
-        if was_active_admin && !stays_active_admin && admins.iter().all(|admin| *admin == id.as_uuid()) {
+        let changed = User { role, disabled, ..current.clone() };
+        if leaves_no_active_admin(&current, Some(&changed), &admins) {
             return Err(ChangeUserError::LastAdmin);
         }
         users::Entity::update_many()
@@ -230,14 +230,14 @@ impl SeaOrmUserStore {
             .map_err(map_err)?;
         record(&txn, audit).await?;
         txn.commit().await.map_err(map_err)?;
-        Ok(User { role, disabled, ..current })
+        Ok(changed)
     }
 
     async fn delete_once(&self, id: UserId, audit: Option<&AuditEvent>) -> Result<(), ChangeUserError> {
         let txn = begin_write(&self.conn).await?;
         let admins = lock_active_admins(&txn).await?;
         let current = find_locked(&txn, id).await?.ok_or(ChangeUserError::NotFound)?;
-        if current.role == Role::Admin && !current.disabled && admins.iter().all(|admin| *admin == id.as_uuid()) {
+        if leaves_no_active_admin(&current, None, &admins) {
             return Err(ChangeUserError::LastAdmin);
         }
         users::Entity::delete_by_id(id.as_uuid()).exec(&txn).await.map_err(map_err)?;

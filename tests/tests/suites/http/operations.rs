@@ -22,6 +22,7 @@ use crate::support::{
 http_tests!(
     the_service_is_live_and_ready,
     the_openapi_document_describes_every_route,
+    the_openapi_document_states_the_request_rules,
     the_docs_are_served_without_a_cdn
 );
 
@@ -60,6 +61,25 @@ async fn the_openapi_document_describes_every_route(app: TestApp) {
         assert!(doc["paths"][path][method].is_object(), "{method} {path} missing from the OpenAPI document");
     }
     assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+}
+
+async fn the_openapi_document_states_the_request_rules(app: TestApp) {
+    let doc: Value = app.get("/openapi.json", None).await.json().await.unwrap();
+    let schemas = &doc["components"]["schemas"];
+    let username = &schemas["Registration"]["properties"]["username"];
+    assert_eq!((username["minLength"].as_u64(), username["maxLength"].as_u64()), (Some(3), Some(64)), "{username}");
+    assert_eq!(username["pattern"], "^[A-Za-z0-9._@+-]{3,64}$");
+    let password = &schemas["Registration"]["properties"]["password"];
+    assert_eq!((password["minLength"].as_u64(), password["maxLength"].as_u64()), (Some(8), Some(256)), "{password}");
+    let new_password = &schemas["PasswordChange"]["properties"]["new_password"];
+    assert_eq!(new_password["minLength"].as_u64(), Some(8), "{new_password}");
+    let required = schemas["Registration"]["required"].as_array().unwrap();
+    assert_eq!(required.len(), 2, "{required:?}");
+    // Problem answers are shared responses, each a problem+json body.
+    let register = &doc["paths"]["/auth/register"]["post"]["responses"];
+    assert_eq!(register["409"]["$ref"], "#/components/responses/UsernameTaken", "{register}");
+    let taken = &doc["components"]["responses"]["UsernameTaken"]["content"]["application/problem+json"]["schema"];
+    assert_eq!(taken["$ref"], "#/components/schemas/Problem", "{taken}");
 }
 
 async fn the_docs_are_served_without_a_cdn(app: TestApp) {

@@ -216,6 +216,24 @@ async fn a_password_change_with_a_wrong_current_password_is_refused(app: TestApp
     let missing =
         assert_problem(app.post_json_as("/auth/password", token, &json!({})).await, 400, "validation_failed").await;
     assert_eq!(missing["errors"].as_array().unwrap().len(), 2);
+    // The new password may not be the signed-in user's name; every problem
+    // is listed at once.
+    let own_name = json!({"new_password": "ALICE"});
+    let body =
+        assert_problem(app.post_json_as("/auth/password", token, &own_name).await, 400, "validation_failed").await;
+    let codes: Vec<(&str, &str)> = body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["field"].as_str().unwrap(), e["code"].as_str().unwrap()))
+        .collect();
+    assert_eq!(codes, [("current_password", "required"), ("new_password", "too_short")]);
+    let own_name = json!({"current_password": "x", "new_password": "alice.has.a.name"});
+    let alice_long = app.signed_in("alice.has.a.name").await;
+    let token_long = str_of(&alice_long, "access_token");
+    let body =
+        assert_problem(app.post_json_as("/auth/password", token_long, &own_name).await, 400, "validation_failed").await;
+    assert_eq!(body["errors"][0]["code"], "equals_username", "{body}");
     assert_eq!(app.login("alice", "alice has a long password").await.status(), 200);
 }
 

@@ -188,8 +188,8 @@ impl TestApp {
         let handle = started.handle.clone();
         tokio::spawn(started.server);
         let kid = match &running {
-            Running::Memory(app) => app.tokens.kid().to_owned(),
-            Running::Sql(app) => app.tokens.kid().to_owned(),
+            Running::Memory(app) => app.parts().tokens.kid().to_owned(),
+            Running::Sql(app) => app.parts().tokens.kid().to_owned(),
         };
         let signing_key = if settings.jwt.algorithm != "EdDSA" {
             Vec::new()

@@ -1,0 +1,120 @@
+//! What a route needs from its caller, as a type in the handler's
+//! signature.
+//!
+//! [`Auth<A, R>`] authenticates the bearer token (the 401 family) and then
+//! applies the [`Requirement`] `R`, which turns the principal into the proof
+//! the route's use case takes (or refuses with a 403). Adding a requirement
+//! is one new type:
+//!
+//! ```text
+//! async fn audit<A: Adapters>(app: App<A>, admin: Admin<A>) -> ... {
+//!     app.audit_events(&admin, ...)   // takes &AdminPrincipal
+//! }
+//! ```
+//!
+//! Permissions are decided once, in the application: a requirement only
+//! asks it for its proof ([`Principal::into_admin`] makes the
+//! [`AdminPrincipal`] that the admin use cases demand), so no handler and no
+//! use case repeats the check.
+
+use std::{
+    future::{Ready, ready},
+    marker::PhantomData,
+    ops::Deref,
+};
+
+use actix_web::{FromRequest, HttpMessage, HttpRequest, dev::Payload, web};
+use gatehouse_application::{Adapters, AdminPrincipal, Gatehouse, Principal};
+
+use crate::{error::ApiError, extract::bearer_token, routes::client_address};
+
+/// What a route demands of an authenticated principal, and the proof it
+/// hands the handler.
+pub trait Requirement: 'static {
+    /// What the handler receives.
+    type Proof;
+
+    /// Checks `principal` (the request is there for requirements that
+    /// depend on settings) and makes the proof.
+    ///
+    /// # Errors
+    /// The 403 answer when the principal falls short.
+    fn check(principal: Principal, req: &HttpRequest) -> Result<Self::Proof, ApiError>;
+}
+
+/// Any valid session: a signed-in user.
+#[derive(Debug)]
+pub struct Session;
+
+impl Requirement for Session {
+    type Proof = Principal;
+
+    fn check(principal: Principal, _: &HttpRequest) -> Result<Principal, ApiError> {
+        Ok(principal)
+    }
+}
+
+/// A user whose role may administer.
+#[derive(Debug)]
+pub struct AdminRole;
+
+impl Requirement for AdminRole {
+    type Proof = AdminPrincipal;
+
+    fn check(principal: Principal, _: &HttpRequest) -> Result<AdminPrincipal, ApiError> {
+        Ok(principal.into_admin()?)
+    }
+}
+
+/// An authenticated caller that meets `R`; dereferences to `R`'s proof.
+pub struct Auth<A, R: Requirement> {
+    proof: R::Proof,
+    _app: PhantomData<fn() -> A>,
+}
+
+/// Any signed-in user.
+pub type Authenticated<A> = Auth<A, Session>;
+/// A signed-in admin.
+pub type Admin<A> = Auth<A, AdminRole>;
+
+impl<A, R: Requirement> Deref for Auth<A, R> {
+    type Target = R::Proof;
+
+    fn deref(&self) -> &R::Proof {
+        &self.proof
+    }
+}
+
+impl<A, R: Requirement> std::fmt::Debug for Auth<A, R>
+where
+    R::Proof: std::fmt::Debug,
+{
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Auth").field(&self.proof).finish()
+    }
+}
+
+impl<A: Adapters, R: Requirement> FromRequest for Auth<A, R> {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    /// Runs at once, before any body is read: a missing or bad token is the
+    /// answer even when the body is bad too.
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(authenticate::<A>(req).and_then(|principal| {
+            // Body readers that depend on who asks find the principal here.
+            req.extensions_mut().insert(principal.clone());
+            R::check(principal, req).map(|proof| Self { proof, _app: PhantomData })
+        }))
+    }
+}
+
+fn authenticate<A: Adapters>(req: &HttpRequest) -> Result<Principal, ApiError> {
+    let app = req
+        .app_data::<web::Data<Gatehouse<A>>>()
+        .ok_or_else(|| ApiError::Internal("the application is not registered with the server".into()))?;
+    let token = bearer_token(req)?;
+    let mut principal = app.authenticate(token)?;
+    principal.client = client_address(req);
+    Ok(principal)
+}
