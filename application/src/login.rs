@@ -2,15 +2,16 @@
 
 use std::net::IpAddr;
 
-use gatehouse_domain::{AuditAction, AuditEvent, SessionId, ThrottleKey, Username};
+use gatehouse_domain::{AuditAction, AuditEvent, Session, SessionId, ThrottleKey, User, Username};
 use secrecy::SecretString;
 use time::Duration;
+use time::OffsetDateTime;
 
 use crate::{
     Adapters, Gatehouse,
     ports::{
-        Admission, AuditLog, Clock, HashError, LoginThrottle, PasswordHasher, RevokeScope, StoreError, TokenError,
-        UserStore,
+        Admission, AuditLog, Clock, HashError, IdSource, LoginThrottle, PasswordHasher, RevokeScope, SessionStore,
+        StoreError, TokenError, UserStore,
     },
 };
 
@@ -137,5 +138,31 @@ impl<A: Adapters> Gatehouse<A> {
         }
         tracing::info!(user_id = %user.id, session_id = %pair.session_id, outcome = "success", "login");
         Ok(pair)
+    }
+
+    /// Opens a new session for `user` at `now` (login's second half).
+    async fn open_session(
+        &self,
+        user: &User,
+        now: OffsetDateTime,
+        client: Option<&str>,
+    ) -> Result<TokenPair, LoginError> {
+        let session = Session {
+            id: SessionId::from_uuid(self.ids.new_id()),
+            user_id: user.id,
+            generation: 0,
+            rotated_at: None,
+            created_at: now,
+            last_used_at: now,
+            expires_at: self.policy.session_expiry(now),
+            revoked_at: None,
+        };
+        let audit = AuditEvent::success(now, AuditAction::Login)
+            .by(user.id)
+            .about(user.id)
+            .client(client)
+            .detail(format!("session={}", session.id));
+        self.sessions.insert_audited(&session, Some(&audit)).await?;
+        Ok(self.token_pair(user, &session, 0, now)?)
     }
 }

@@ -217,30 +217,4 @@ impl<A: Adapters> Gatehouse<A> {
             _ => Err(RevokeSessionError::NotFound),
         }
     }
-
-    /// Opens a new session for `user_id` at `now` (login's second half).
-    pub(crate) async fn open_session(
-        &self,
-        user: &User,
-        now: OffsetDateTime,
-        client: Option<&str>,
-    ) -> Result<TokenPair, crate::LoginError> {
-        let session = Session {
-            id: SessionId::from_uuid(self.ids.new_id()),
-            user_id: user.id,
-            generation: 0,
-            rotated_at: None,
-            created_at: now,
-            last_used_at: now,
-            expires_at: self.policy.session_expiry(now),
-            revoked_at: None,
-        };
-        let audit = AuditEvent::success(now, AuditAction::Login)
-            .by(user.id)
-            .about(user.id)
-            .client(client)
-            .detail(format!("session={}", session.id));
-        self.sessions.insert_audited(&session, Some(&audit)).await?;
-        Ok(self.token_pair(user, &session, 0, now)?)
-    }
 }

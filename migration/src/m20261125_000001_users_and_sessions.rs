@@ -1,4 +1,9 @@
 //! Users, their login sessions, and the session revocation feed.
+//!
+//! Despite its name, this first migration also creates the audit trail's
+//! tables (`audit_events` and the one-row `audit_head`). It cannot be
+//! renamed: deployed databases record it by this name. Like every released
+//! migration it never changes again (see `migration/released.sha256`).
 
 use sea_orm_migration::{prelude::*, schema::*};
 

@@ -68,18 +68,18 @@ async fn find_locked(txn: &DatabaseTransaction, id: UserId) -> Result<Option<Use
 /// the rows locked, two admins demoting each other are serialised: the
 /// second sees the first's change and is refused as the last admin.
 async fn lock_active_admins(txn: &DatabaseTransaction) -> Result<Vec<UserId>, StoreError> {
-    let ids: Vec<Uuid> = users::Entity::find()
+    let ids: Vec<Uuid> = active_admin_ids().lock_exclusive().into_tuple().all(txn).await.map_err(map_err)?;
+    Ok(ids.into_iter().map(UserId::from_uuid).collect())
+}
+
+/// The ids of the active admins (role admin, not disabled), in id order.
+fn active_admin_ids() -> sea_orm::Select<users::Entity> {
+    users::Entity::find()
         .select_only()
         .column(users::Column::Id)
         .filter(users::Column::Role.eq(Role::Admin.as_str()))
         .filter(users::Column::Disabled.eq(false))
         .order_by_asc(users::Column::Id)
-        .lock_exclusive()
-        .into_tuple()
-        .all(txn)
-        .await
-        .map_err(map_err)?;
-    Ok(ids.into_iter().map(UserId::from_uuid).collect())
 }
 
 impl UserStore for SeaOrmUserStore {
@@ -142,17 +142,8 @@ impl UserStore for SeaOrmUserStore {
     }
 
     async fn active_admins(&self, limit: u32) -> Result<Vec<UserId>, StoreError> {
-        let ids: Vec<Uuid> = users::Entity::find()
-            .select_only()
-            .column(users::Column::Id)
-            .filter(users::Column::Role.eq(Role::Admin.as_str()))
-            .filter(users::Column::Disabled.eq(false))
-            .order_by_asc(users::Column::Id)
-            .limit(u64::from(limit))
-            .into_tuple()
-            .all(&self.conn)
-            .await
-            .map_err(map_err)?;
+        let ids: Vec<Uuid> =
+            active_admin_ids().limit(u64::from(limit)).into_tuple().all(&self.conn).await.map_err(map_err)?;
         Ok(ids.into_iter().map(UserId::from_uuid).collect())
     }
 
