@@ -58,6 +58,7 @@ pub fn http_settings(settings: &Settings) -> Result<HttpSettings, SettingsError>
         workers: (server.workers > 0).then_some(server.workers),
         trusted_proxies: TrustedProxies::parse(&server.trusted_proxies)
             .map_err(|e| SettingsError::new("server.trusted_proxies", e))?,
+        jwks_max_age_seconds: settings.jwt.jwks_max_age_seconds,
     })
 }
 

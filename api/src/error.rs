@@ -320,5 +320,15 @@ pub fn problem_for_framework_errors<B>(res: ServiceResponse<B>) -> actix_web::Re
         s => ApiError::BadRequest(s),
     };
     let (req, _) = res.into_parts();
-    Ok(ErrorHandlerResponse::Response(ServiceResponse::new(req, error.error_response()).map_into_right_body()))
+    let mut response = error.error_response();
+    if status == StatusCode::METHOD_NOT_ALLOWED {
+        let allow = req.match_pattern().and_then(|pattern| {
+            req.app_data::<actix_web::web::Data<crate::server::AllowTable>>()
+                .and_then(|table| table.allow(&pattern).map(str::to_owned))
+        });
+        if let Some(allow) = allow.and_then(|a| HeaderValue::from_str(&a).ok()) {
+            response.headers_mut().insert(header::ALLOW, allow);
+        }
+    }
+    Ok(ErrorHandlerResponse::Response(ServiceResponse::new(req, response).map_into_right_body()))
 }

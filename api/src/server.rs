@@ -31,6 +31,8 @@ pub struct HttpSettings {
     pub workers: Option<usize>,
     /// Whose `X-Forwarded-For` names the client.
     pub trusted_proxies: TrustedProxies,
+    /// `Cache-Control: max-age` of the JWKS.
+    pub jwks_max_age_seconds: u32,
 }
 
 impl Default for HttpSettings {
@@ -41,6 +43,7 @@ impl Default for HttpSettings {
             body_limit_bytes: 16_384,
             workers: None,
             trusted_proxies: TrustedProxies::default(),
+            jwks_max_age_seconds: 300,
         }
     }
 }
@@ -118,14 +121,19 @@ pub fn start<A: Adapters>(app: Arc<Gatehouse<A>>, http: &HttpSettings) -> std::i
     let app = web::Data::from(app);
     let limit = http.body_limit_bytes;
     let proxies = web::Data::new(http.trusted_proxies.clone());
+    let jwks_cache = web::Data::new(routes::jwks::CacheFor(http.jwks_max_age_seconds));
+    let allow = web::Data::new(AllowTable::from_openapi(&ApiDoc::openapi()));
     let mut server = HttpServer::new(move || {
         App::new()
             .app_data(app.clone())
             .app_data(proxies.clone())
+            .app_data(jwks_cache.clone())
+            .app_data(allow.clone())
             .app_data(extract::payload_config(limit))
             .configure(configure::<A>)
             .default_service(web::to(not_found))
             .wrap(ErrorHandlers::new().default_handler(error::problem_for_framework_errors))
+            .wrap(from_fn(response_headers))
             .wrap(from_fn(request_span))
     })
     .disable_signals()
@@ -181,14 +189,75 @@ async fn not_found() -> Result<actix_web::HttpResponse, error::ApiError> {
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// Gives every request an id (echoed in `x-request-id`) and a span that
-/// carries it, and logs one line per request: method, route, status,
-/// latency. Never headers, query strings or bodies.
+/// The methods each route pattern answers, read from the OpenAPI document
+/// (which lists every route), for the `Allow` header of 405 answers.
+#[derive(Debug, Default)]
+pub struct AllowTable(std::collections::HashMap<String, String>);
+
+impl AllowTable {
+    pub fn from_openapi(doc: &utoipa::openapi::OpenApi) -> Self {
+        let table = doc
+            .paths
+            .paths
+            .iter()
+            .map(|(path, item)| {
+                let methods = [
+                    ("GET", item.get.is_some()),
+                    ("POST", item.post.is_some()),
+                    ("PUT", item.put.is_some()),
+                    ("PATCH", item.patch.is_some()),
+                    ("DELETE", item.delete.is_some()),
+                ];
+                let allow: Vec<&str> = methods.iter().filter(|(_, on)| *on).map(|(m, _)| *m).collect();
+                (path.clone(), allow.join(", "))
+            })
+            .collect();
+        Self(table)
+    }
+
+    /// `Allow` for a route pattern such as `/admin/users/{id}`.
+    pub fn allow(&self, pattern: &str) -> Option<&str> {
+        self.0.get(pattern).map(String::as_str)
+    }
+}
+
+/// Headers every answer carries: no MIME sniffing, no framing, and no
+/// caching of anything under `/auth`, `/admin` or `/oauth` (tokens and
+/// account data). Routes that may be cached (the JWKS) set their own.
+async fn response_headers(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let private = ["/auth/", "/admin/", "/oauth/"].iter().any(|p| req.path().starts_with(p))
+        || matches!(req.path(), "/auth" | "/admin" | "/oauth");
+    let mut res = next.call(req).await?;
+    let headers = res.headers_mut();
+    headers.insert(HeaderName::from_static("x-content-type-options"), HeaderValue::from_static("nosniff"));
+    headers.insert(HeaderName::from_static("x-frame-options"), HeaderValue::from_static("DENY"));
+    if private {
+        headers.insert(actix_web::http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    Ok(res)
+}
+
+/// A client's `X-Request-Id` is kept when it is 1 to 64 characters of
+/// `A-Z a-z 0-9 - _ .` (safe to log and echo); anything else is replaced.
+fn client_request_id(req: &ServiceRequest) -> Option<String> {
+    let value = req.headers().get(REQUEST_ID)?.to_str().ok()?;
+    let valid = (1..=64).contains(&value.len())
+        && value.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    valid.then(|| value.to_owned())
+}
+
+/// Gives every request an id (the client's, when acceptable, else a new
+/// one; echoed in `x-request-id`) and a span that carries it, and logs one
+/// line per request: method, route, status, latency. Never headers, query
+/// strings or bodies.
 async fn request_span(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let id = uuid::Uuid::now_v7().to_string();
+    let id = client_request_id(&req).unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
     let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.path());
     let started = std::time::Instant::now();
     let mut res = tracing::Instrument::instrument(next.call(req), span.clone()).await?;

@@ -79,6 +79,8 @@ pub struct JwtSettings {
     pub refresh_ttl_seconds: i64,
     pub leeway_seconds: i64,
     pub refresh_reuse_grace_seconds: i64,
+    /// How long verifiers may cache the JWKS (`Cache-Control: max-age`).
+    pub jwks_max_age_seconds: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -245,6 +247,9 @@ impl Settings {
         }
         if self.jwt.audience.is_empty() {
             return Err(SettingsError::new("jwt.audience", "must not be empty"));
+        }
+        if self.jwt.jwks_max_age_seconds > 86_400 {
+            return Err(SettingsError::new("jwt.jwks_max_age_seconds", "must be at most 86400 (a day)"));
         }
         if self.server.body_limit_bytes < 256 {
             return Err(SettingsError::new("server.body_limit_bytes", "must be at least 256"));

@@ -12,6 +12,17 @@ pub fn configure<A: Adapters>(cfg: &mut web::ServiceConfig) {
 }
 
 /// A JSON Web Key Set (RFC 7517).
+/// How long verifiers may cache the JWKS, in seconds
+/// (`jwt.jwks_max_age_seconds`).
+#[derive(Debug, Clone, Copy)]
+pub struct CacheFor(pub u32);
+
+impl Default for CacheFor {
+    fn default() -> Self {
+        Self(300)
+    }
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct Jwks {
     pub keys: Vec<Jwk>,
@@ -35,11 +46,12 @@ pub struct Jwk {
 
 /// Public keys of the signing key and of keys still accepted; empty in HS256 mode.
 #[utoipa::path(get, path = "/.well-known/jwks.json", tag = "operations", responses((status = 200, body = Jwks)))]
-pub async fn jwks<A: Adapters>(app: App<A>) -> HttpResponse {
+pub async fn jwks<A: Adapters>(app: App<A>, cache: Option<web::Data<CacheFor>>) -> HttpResponse {
     let keys = app
         .published_keys()
         .into_iter()
         .map(|k| Jwk { kty: k.kty, crv: k.crv, x: k.x, kid: k.kid, alg: k.alg, use_: "sig" })
         .collect();
-    HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "public, max-age=300")).json(Jwks { keys })
+    let max_age = cache.map_or(CacheFor::default().0, |c| c.0);
+    HttpResponse::Ok().insert_header((header::CACHE_CONTROL, format!("public, max-age={max_age}"))).json(Jwks { keys })
 }

@@ -4,6 +4,7 @@ mod admin;
 mod audit;
 mod concurrency;
 mod errors;
+mod headers;
 mod instances;
 mod operations;
 mod sessions;
