@@ -40,6 +40,19 @@ pub enum Command {
         #[command(subcommand)]
         action: KeysAction,
     },
+    /// The configuration.
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigAction {
+    /// Print the effective configuration (every key; secrets redacted) and
+    /// check it: a setting that cannot work exits 2 with the line start-up
+    /// would print. Nothing is written and no database is contacted.
+    Check,
 }
 
 #[derive(Debug, Subcommand)]
@@ -113,6 +126,11 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     let settings = Settings::load()?;
     telemetry::init(&settings.log);
     match cli.command.unwrap_or(Command::Serve) {
+        Command::Config { action: ConfigAction::Check } => {
+            compose::check(&settings)?;
+            println!("{}", settings.effective());
+            Ok(())
+        }
         Command::Serve => serve(&settings).await,
         Command::Migrate { action } => migrate(&settings, action).await,
         Command::Keys { action } => keys(&action),

@@ -62,6 +62,38 @@ pub fn http_settings(settings: &Settings) -> Result<HttpSettings, SettingsError>
     })
 }
 
+/// Checks, without writing anything or contacting the database, what
+/// start-up would refuse beyond [`Settings::validate`]: the HTTP settings,
+/// the argon2id parameters, and key files that exist (or must, in
+/// production).
+///
+/// # Errors
+/// The [`SettingsError`] start-up would stop with.
+pub fn check(settings: &Settings) -> Result<(), SettingsError> {
+    http_settings(settings)?;
+    Argon2Hasher::check(&argon2_settings(&settings.password))
+        .map_err(|e| SettingsError::new("password.memory_kib", e.to_string()))?;
+    let production = settings.is_production();
+    if settings.jwt.algorithm == "EdDSA" {
+        let files: Vec<(&str, &std::path::Path, bool)> = if settings.jwt.keys.is_empty() {
+            vec![("jwt.key_file", &settings.jwt.key_file, true)]
+        } else {
+            settings.jwt.keys.iter().map(|k| ("jwt.keys", k.file.as_path(), k.state == "current")).collect()
+        };
+        for (key, file, may_be_generated) in files {
+            if file.exists() || production || !may_be_generated {
+                key_file::load_or_create(file, false).map_err(|e| SettingsError::new(key, e.to_string()))?;
+            }
+        }
+    }
+    let refresh = &settings.jwt.refresh_secret_file;
+    if settings.jwt.refresh_secret.is_none() && (refresh.exists() || production) {
+        key_file::load_or_create_secret(refresh, false)
+            .map_err(|e| SettingsError::new("jwt.refresh_secret_file", e.to_string()))?;
+    }
+    Ok(())
+}
+
 /// The argon2id settings the password section describes.
 pub fn argon2_settings(password: &PasswordSettings) -> Argon2Settings {
     let defaults = Argon2Settings::default();

@@ -12,12 +12,12 @@ use std::{
 
 use config::{Config, Environment, File, FileFormat};
 use secrecy::SecretString;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize, Serializer};
 
 /// The built-in defaults, so the binary runs from any directory.
 const DEFAULTS: &str = include_str!("../../config/default.toml");
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct Settings {
     /// `development`, `test` or `production` (from `GATEHOUSE_ENV`).
     #[serde(skip)]
@@ -31,21 +31,21 @@ pub struct Settings {
     pub log: LogSettings,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct SessionSettings {
     pub revocation_poll_milliseconds: u64,
     pub purge_interval_seconds: u64,
 }
 
 /// One signing key of a rotation.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct KeyEntry {
     pub file: PathBuf,
     /// `current`, `next` or `retired`.
     pub state: String,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct ServerSettings {
     pub host: String,
     pub port: u16,
@@ -57,20 +57,22 @@ pub struct ServerSettings {
     pub trusted_proxies: Vec<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct DatabaseSection {
     pub url: String,
     pub max_connections: u32,
     pub acquire_timeout_seconds: u64,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct JwtSettings {
     pub algorithm: String,
+    #[serde(serialize_with = "redacted")]
     pub secret: Option<SecretString>,
     pub key_file: PathBuf,
     #[serde(default)]
     pub keys: Vec<KeyEntry>,
+    #[serde(serialize_with = "redacted")]
     pub refresh_secret: Option<SecretString>,
     pub refresh_secret_file: PathBuf,
     pub issuer: String,
@@ -83,7 +85,7 @@ pub struct JwtSettings {
     pub jwks_max_age_seconds: u32,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct PasswordSettings {
     pub memory_kib: u32,
     pub iterations: u32,
@@ -94,13 +96,13 @@ pub struct PasswordSettings {
     pub concurrency: usize,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct RateLimitSettings {
     pub login_failures: u32,
     pub window_seconds: i64,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct LogSettings {
     pub level: String,
     pub format: String,
@@ -267,6 +269,35 @@ impl Settings {
     }
 }
 
+/// Secrets print as `<redacted>` (or nothing when unset), never as their value.
+fn redacted<S: Serializer>(secret: &Option<SecretString>, serializer: S) -> Result<S::Ok, S::Error> {
+    match secret {
+        Some(_) => serializer.serialize_str("<redacted>"),
+        None => serializer.serialize_none(),
+    }
+}
+
+impl Settings {
+    /// The effective configuration as `section.key = value` lines (values
+    /// as JSON), sorted; secrets show as `<redacted>`. What
+    /// `gatehouse config check` prints.
+    pub fn effective(&self) -> String {
+        let mut lines = vec![format!("environment = {:?}", self.environment)];
+        if let Ok(serde_json::Value::Object(sections)) = serde_json::to_value(self) {
+            for (section, value) in sections {
+                match value {
+                    serde_json::Value::Object(keys) => {
+                        lines.extend(keys.into_iter().map(|(key, value)| format!("{section}.{key} = {value}")));
+                    }
+                    other => lines.push(format!("{section} = {other}")),
+                }
+            }
+        }
+        lines.sort();
+        lines.join("\n")
+    }
+}
+
 const ENV_PREFIX: &str = "GATEHOUSE__";
 
 /// Whether an environment value is a JSON array of strings.
@@ -318,6 +349,26 @@ mod tests {
         let err = load(&[("GATEHOUSE__SERVER__TRUSTED_PROXIES", r#"["10.0.0.0/8", "proxy.local"]"#)]).unwrap_err();
         assert_eq!(err.key, "server.trusted_proxies");
         assert!(err.message.contains("proxy.local"), "{err}");
+    }
+
+    #[test]
+    fn the_effective_configuration_lists_every_key_and_redacts_secrets() {
+        let s = load(&[
+            ("GATEHOUSE__JWT__ALGORITHM", "HS256"),
+            ("GATEHOUSE__JWT__SECRET", "an-hs256-secret-of-at-least-32-bytes!"),
+            ("GATEHOUSE__JWT__REFRESH_SECRET", "a-refresh-secret-of-at-least-32-bytes"),
+        ])
+        .unwrap();
+        let printed = s.effective();
+        assert!(printed.contains("jwt.secret = \"<redacted>\""), "{printed}");
+        assert!(printed.contains("jwt.refresh_secret = \"<redacted>\""), "{printed}");
+        assert!(!printed.contains("at-least-32-bytes"), "{printed}");
+        for key in
+            ["server.port = 8080", "database.url = ", "rate_limit.login_failures = 5", "server.trusted_proxies = []"]
+        {
+            assert!(printed.contains(key), "{key} in {printed}");
+        }
+        assert!(printed.starts_with("database."), "sorted: {printed}");
     }
 
     #[test]

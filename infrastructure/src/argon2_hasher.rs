@@ -87,12 +87,12 @@ impl std::fmt::Debug for Argon2Hasher {
 }
 
 impl Argon2Hasher {
-    /// Checks the parameters and computes the dummy hash (one hash, run on
-    /// the calling thread: call this at start-up).
+    /// Checks `settings` without starting anything: argon2 accepts the
+    /// parameters, and they are within the configured maximums.
     ///
     /// # Errors
-    /// [`HashError::Internal`] naming the parameter argon2 refuses.
-    pub fn new(settings: Argon2Settings) -> Result<Self, HashError> {
+    /// [`HashError::Internal`] naming what is wrong.
+    pub fn check(settings: &Argon2Settings) -> Result<Params, HashError> {
         let params = Params::new(settings.memory_kib, settings.iterations, settings.parallelism, None)
             .map_err(|e| HashError::Internal(format!("invalid argon2 parameters: {e}")))?;
         if settings.memory_kib > settings.max_memory_kib
@@ -101,6 +101,16 @@ impl Argon2Hasher {
         {
             return Err(HashError::Internal("argon2 parameters exceed the configured maximums".into()));
         }
+        Ok(params)
+    }
+
+    /// Checks the parameters and computes the dummy hash (one hash, run on
+    /// the calling thread: call this at start-up).
+    ///
+    /// # Errors
+    /// [`HashError::Internal`] naming the parameter argon2 refuses.
+    pub fn new(settings: Argon2Settings) -> Result<Self, HashError> {
+        let params = Self::check(&settings)?;
         let dummy = hash_blocking(&params, "gatehouse dummy password for unknown users")?;
         let threads = settings.concurrency.max(1);
         let (jobs, queue) = mpsc::channel::<Job>();

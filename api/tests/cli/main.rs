@@ -194,3 +194,44 @@ fn audit_verify_reports_an_intact_chain_with_its_length() {
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "audit chain intact: 2 events");
 }
+
+#[test]
+fn config_check_prints_every_key_with_secrets_redacted_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = gatehouse(dir.path())
+        .args(["config", "check"])
+        .env("GATEHOUSE__JWT__REFRESH_SECRET", "a-refresh-secret-of-at-least-32-bytes")
+        .env("GATEHOUSE__SERVER__TRUSTED_PROXIES", r#"["10.0.0.0/8"]"#)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    for line in [
+        "environment = \"development\"",
+        "server.port = 8080",
+        "server.trusted_proxies = [\"10.0.0.0/8\"]",
+        "database.url = \"sqlite://data/gatehouse.db?mode=rwc\"",
+        "jwt.refresh_secret = \"<redacted>\"",
+        "rate_limit.login_failures = 5",
+    ] {
+        assert!(stdout.lines().any(|l| l == line), "{line:?} missing from:\n{stdout}");
+    }
+    assert!(!stdout.contains("a-refresh-secret"), "a secret was printed");
+    assert!(!dir.path().join("data").exists(), "config check created files");
+}
+
+#[test]
+fn config_check_refuses_what_start_up_refuses_with_the_same_line() {
+    for (var, value, key) in [
+        ("GATEHOUSE__SERVER__TRUSTED_PROXIES", r#"["not-a-block"]"#, "server.trusted_proxies"),
+        ("GATEHOUSE__JWT__ALGORITHM", "RS256", "jwt.algorithm"),
+        ("GATEHOUSE__PASSWORD__MEMORY_KIB", "1", "password.memory_kib"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let check = gatehouse(dir.path()).args(["config", "check"]).env(var, value).output().unwrap();
+        assert_one_line_error(&check, key);
+        let serve = gatehouse(dir.path()).env(var, value).output().unwrap();
+        assert_one_line_error(&serve, key);
+        assert_eq!(check.stderr, serve.stderr, "{var}={value}");
+    }
+}
