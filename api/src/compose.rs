@@ -12,6 +12,7 @@ use time::Duration;
 
 use crate::{
     client_address::TrustedProxies,
+    cors::CorsOrigins,
     server::HttpSettings,
     settings::{PasswordSettings, Settings, SettingsError},
 };
@@ -59,6 +60,8 @@ pub fn http_settings(settings: &Settings) -> Result<HttpSettings, SettingsError>
         trusted_proxies: TrustedProxies::parse(&server.trusted_proxies)
             .map_err(|e| SettingsError::new("server.trusted_proxies", e))?,
         jwks_max_age_seconds: settings.jwt.jwks_max_age_seconds,
+        cors_allowed_origins: CorsOrigins::parse(&server.cors_allowed_origins)
+            .map_err(|e| SettingsError::new("server.cors_allowed_origins", e))?,
     })
 }
 

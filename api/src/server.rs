@@ -18,7 +18,11 @@ use utoipa::{
 };
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::{client_address::TrustedProxies, error, extract, responses, routes};
+use crate::{
+    client_address::TrustedProxies,
+    cors::{self, CorsOrigins},
+    error, extract, responses, routes,
+};
 
 /// HTTP settings the server needs.
 #[derive(Debug, Clone)]
@@ -33,6 +37,8 @@ pub struct HttpSettings {
     pub trusted_proxies: TrustedProxies,
     /// `Cache-Control: max-age` of the JWKS.
     pub jwks_max_age_seconds: u32,
+    /// Browser origins allowed to call the API (CORS).
+    pub cors_allowed_origins: CorsOrigins,
 }
 
 impl Default for HttpSettings {
@@ -44,6 +50,7 @@ impl Default for HttpSettings {
             workers: None,
             trusted_proxies: TrustedProxies::default(),
             jwks_max_age_seconds: 300,
+            cors_allowed_origins: CorsOrigins::default(),
         }
     }
 }
@@ -123,16 +130,19 @@ pub fn start<A: Adapters>(app: Arc<Gatehouse<A>>, http: &HttpSettings) -> std::i
     let proxies = web::Data::new(http.trusted_proxies.clone());
     let jwks_cache = web::Data::new(routes::jwks::CacheFor(http.jwks_max_age_seconds));
     let allow = web::Data::new(AllowTable::from_openapi(&ApiDoc::openapi()));
+    let origins = web::Data::new(http.cors_allowed_origins.clone());
     let mut server = HttpServer::new(move || {
         App::new()
             .app_data(app.clone())
             .app_data(proxies.clone())
             .app_data(jwks_cache.clone())
             .app_data(allow.clone())
+            .app_data(origins.clone())
             .app_data(extract::payload_config(limit))
             .configure(configure::<A>)
             .default_service(web::to(not_found))
             .wrap(ErrorHandlers::new().default_handler(error::problem_for_framework_errors))
+            .wrap(from_fn(cors::cors))
             .wrap(from_fn(response_headers))
             .wrap(from_fn(request_span))
     })
@@ -190,9 +200,10 @@ async fn not_found() -> Result<actix_web::HttpResponse, error::ApiError> {
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The methods each route pattern answers, read from the OpenAPI document
-/// (which lists every route), for the `Allow` header of 405 answers.
+/// (which lists every route): the `Allow` header of 405 answers and the
+/// `Access-Control-Allow-Methods` of CORS preflights.
 #[derive(Debug, Default)]
-pub struct AllowTable(std::collections::HashMap<String, String>);
+pub struct AllowTable(Vec<(actix_web::dev::ResourceDef, String)>);
 
 impl AllowTable {
     pub fn from_openapi(doc: &utoipa::openapi::OpenApi) -> Self {
@@ -209,7 +220,7 @@ impl AllowTable {
                     ("DELETE", item.delete.is_some()),
                 ];
                 let allow: Vec<&str> = methods.iter().filter(|(_, on)| *on).map(|(m, _)| *m).collect();
-                (path.clone(), allow.join(", "))
+                (actix_web::dev::ResourceDef::new(path.as_str()), allow.join(", "))
             })
             .collect();
         Self(table)
@@ -217,7 +228,13 @@ impl AllowTable {
 
     /// `Allow` for a route pattern such as `/admin/users/{id}`.
     pub fn allow(&self, pattern: &str) -> Option<&str> {
-        self.0.get(pattern).map(String::as_str)
+        self.0.iter().find(|(def, _)| def.pattern() == Some(pattern)).map(|(_, allow)| allow.as_str())
+    }
+
+    /// `Allow` for the route a request path such as `/admin/users/42`
+    /// would reach (before routing has run).
+    pub fn allow_for_path(&self, path: &str) -> Option<&str> {
+        self.0.iter().find(|(def, _)| def.is_match(path)).map(|(_, allow)| allow.as_str())
     }
 }
 

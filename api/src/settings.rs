@@ -55,6 +55,9 @@ pub struct ServerSettings {
     /// is believed.
     #[serde(default)]
     pub trusted_proxies: Vec<String>,
+    /// Browser origins allowed to call the API (`https://app.example`).
+    #[serde(default)]
+    pub cors_allowed_origins: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -258,6 +261,9 @@ impl Settings {
         }
         if let Err(e) = crate::client_address::TrustedProxies::parse(&self.server.trusted_proxies) {
             return Err(SettingsError::new("server.trusted_proxies", e));
+        }
+        if let Err(e) = crate::cors::CorsOrigins::parse(&self.server.cors_allowed_origins) {
+            return Err(SettingsError::new("server.cors_allowed_origins", e));
         }
         if self.rate_limit.window_seconds < 0 {
             return Err(SettingsError::new("rate_limit.window_seconds", "must not be negative"));

@@ -225,12 +225,12 @@ async fn measure(kind: Kind, db: &Database, raw: &DatabaseConnection, ids: &[Uui
             write!(sql, ",'{}','{HASH}','user',FALSE,{t},{t})", username(i), t = now_us + i64::try_from(i).unwrap())
                 .unwrap();
         }
-        db.execute_unprepared(&sql).await.map_err(ctx("seed"))?;
+        raw.execute_unprepared(&sql).await.map_err(ctx("seed"))?;
         first += chunk.len();
     }
     let seed = started.elapsed();
     let started = Instant::now();
-    db.execute_unprepared(kind.analyze()).await.map_err(ctx("analyze"))?;
+    raw.execute_unprepared(kind.analyze()).await.map_err(ctx("analyze"))?;
     let analyze = started.elapsed();
     eprintln!("{}: seeded in {:.1} s, analyzed in {:.1} s", kind.name(), seed.as_secs_f64(), analyze.as_secs_f64());
 

@@ -11,7 +11,6 @@ pub fn configure<A: Adapters>(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/.well-known/jwks.json").route(web::get().to(jwks::<A>)));
 }
 
-/// A JSON Web Key Set (RFC 7517).
 /// How long verifiers may cache the JWKS, in seconds
 /// (`jwt.jwks_max_age_seconds`).
 #[derive(Debug, Clone, Copy)]
@@ -23,6 +22,7 @@ impl Default for CacheFor {
     }
 }
 
+/// A JSON Web Key Set (RFC 7517).
 #[derive(Serialize, ToSchema)]
 pub struct Jwks {
     pub keys: Vec<Jwk>,

@@ -16,6 +16,7 @@
 use std::{env, thread};
 
 use gatehouse_infrastructure::{Database, sea_orm::DatabaseSettings};
+use sea_orm::ConnectionTrait;
 use tempfile::TempDir;
 use uuid::Uuid;
 
@@ -115,11 +116,10 @@ pub async fn from_env(kind: Kind, var: &str) -> Option<TestDb> {
 /// When migrating fails.
 pub async fn on_server(kind: Kind, admin_url: &str) -> Result<TestDb, String> {
     let name = format!("gatehouse_test_{}", Uuid::now_v7().simple());
-    let admin = Database::connect(&admin_settings(admin_url))
-        .await
-        .map_err(|e| format!("the {} server cannot be reached: {e}", kind.name()))?;
+    let admin =
+        admin_connection(admin_url).await.map_err(|e| format!("the {} server cannot be reached: {e}", kind.name()))?;
     let created = admin.execute_unprepared(&kind.create(&name)).await;
-    admin.close().await;
+    let _ = admin.close().await;
     created.map_err(|e| format!("creating the test database {name} failed: {e}"))?;
     // From here on the database is dropped again, even if migrating panics.
     let owned =
@@ -137,8 +137,13 @@ async fn migrated(url: &str) -> Database {
     db
 }
 
-fn admin_settings(admin_url: &str) -> DatabaseSettings {
-    DatabaseSettings { max_connections: 1, ..DatabaseSettings::new(admin_url) }
+/// One plain connection to the server, for `CREATE` and `DROP DATABASE`
+/// (statements no store offers; the `testkit` feature's raw SQL is not
+/// used, so that building this crate never turns that feature on).
+async fn admin_connection(admin_url: &str) -> Result<sea_orm::DatabaseConnection, sea_orm::DbErr> {
+    let mut options = sea_orm::ConnectOptions::new(admin_url.to_owned());
+    options.max_connections(1).sqlx_logging(false);
+    sea_orm::Database::connect(options).await
 }
 
 /// `url` with its database (the path) replaced by `name`, keeping any query.
@@ -171,15 +176,15 @@ impl Drop for ServerDatabase {
             let runtime =
                 tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
             runtime.block_on(async {
-                let admin = Database::connect(&admin_settings(&admin_url)).await.map_err(|e| e.to_string())?;
+                let admin = admin_connection(&admin_url).await.map_err(|e| e.to_string())?;
                 let mut dropped = Ok(());
                 for sql in &statements {
-                    dropped = admin.execute_unprepared(sql).await.map_err(|e| e.to_string());
+                    dropped = admin.execute_unprepared(sql).await.map(|_| ()).map_err(|e| e.to_string());
                     if dropped.is_err() {
                         break;
                     }
                 }
-                admin.close().await;
+                let _ = admin.close().await;
                 dropped
             })
         })

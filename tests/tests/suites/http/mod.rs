@@ -3,6 +3,7 @@
 mod admin;
 mod audit;
 mod concurrency;
+mod cors;
 mod errors;
 mod headers;
 mod instances;
