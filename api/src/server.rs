@@ -275,16 +275,20 @@ async fn request_span(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let id = client_request_id(&req).unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
-    let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.path());
+    let method = req.method().clone();
+    // Only the id and the method: the raw path may carry ids a client
+    // chose, and the route pattern is known only after routing.
+    let span = tracing::info_span!("request", request_id = %id, method = %method);
     let started = std::time::Instant::now();
     let mut res = tracing::Instrument::instrument(next.call(req), span.clone()).await?;
-    let status = res.status();
+    let status = res.status().as_u16();
+    let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".to_owned());
     span.in_scope(|| {
-        let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
-        if status.is_server_error() {
-            tracing::warn!(status = status.as_u16(), latency_ms, "request failed");
+        let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+        if res.status().is_server_error() {
+            tracing::warn!(request_id = %id, method = %method, route, status, duration_ms, "request failed");
         } else {
-            tracing::info!(status = status.as_u16(), latency_ms, "request");
+            tracing::info!(request_id = %id, method = %method, route, status, duration_ms, "request");
         }
     });
     if let Ok(value) = HeaderValue::from_str(&id) {

@@ -268,8 +268,8 @@ impl Settings {
         if self.rate_limit.window_seconds < 0 {
             return Err(SettingsError::new("rate_limit.window_seconds", "must not be negative"));
         }
-        if !matches!(self.log.format.as_str(), "pretty" | "json") {
-            return Err(SettingsError::new("log.format", "must be pretty or json"));
+        if !matches!(self.log.format.as_str(), "text" | "json" | "pretty") {
+            return Err(SettingsError::new("log.format", "must be text or json"));
         }
         Ok(())
     }

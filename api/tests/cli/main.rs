@@ -235,3 +235,105 @@ fn config_check_refuses_what_start_up_refuses_with_the_same_line() {
         assert_eq!(check.stderr, serve.stderr, "{var}={value}");
     }
 }
+
+/// Starts `gatehouse serve` on a free port with the environment `env`;
+/// returns the child, its address, and a thread that collects every stderr
+/// line until the process ends.
+fn serve_collecting_logs(
+    dir: &Path,
+    env: &[(&str, &str)],
+) -> (std::process::Child, String, std::thread::JoinHandle<Vec<String>>) {
+    let mut cmd = gatehouse(dir);
+    cmd.env("GATEHOUSE__SERVER__PORT", "0").stdout(Stdio::null()).stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    let collector = std::thread::spawn(move || {
+        let mut all = Vec::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(rest) = line.split("listening on http://").nth(1) {
+                let addr: String =
+                    rest.chars().take_while(|c| c.is_ascii_alphanumeric() || ".:".contains(*c)).collect();
+                let _ = tx.send(addr);
+            }
+            all.push(line);
+        }
+        all
+    });
+    let addr = rx.recv_timeout(Duration::from_secs(60)).expect("a 'listening' line");
+    (child, addr, collector)
+}
+
+#[test]
+fn no_password_token_or_hash_reaches_the_logs_even_at_trace_level() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, addr, collector) =
+        serve_collecting_logs(dir.path(), &[("RUST_LOG", "trace"), ("GATEHOUSE__LOG__FORMAT", "json")]);
+    let base = format!("http://{addr}");
+    let password = "correct horse battery staple";
+    let new_password = "purple elephant juggling quietly";
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let secrets: Vec<String> = runtime.block_on(async {
+        let http = reqwest::Client::new();
+        let post = |path: &str, body: serde_json::Value| http.post(format!("{base}{path}")).json(&body).send();
+        let register = post("/auth/register", serde_json::json!({"username": "alice", "password": password})).await;
+        assert_eq!(register.unwrap().status(), 201);
+        let wrong = post("/auth/login", serde_json::json!({"username": "alice", "password": "not the password!"}));
+        assert_eq!(wrong.await.unwrap().status(), 401);
+        let pair: serde_json::Value =
+            post("/auth/login", serde_json::json!({"username": "alice", "password": password}))
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+        let access = pair["access_token"].as_str().unwrap().to_owned();
+        let refresh = pair["refresh_token"].as_str().unwrap().to_owned();
+        let refreshed: serde_json::Value =
+            post("/auth/refresh", serde_json::json!({"refresh_token": refresh})).await.unwrap().json().await.unwrap();
+        let access2 = refreshed["access_token"].as_str().unwrap().to_owned();
+        let refresh2 = refreshed["refresh_token"].as_str().unwrap().to_owned();
+        let ok = http.get(format!("{base}/auth/protected")).bearer_auth(&access2).send().await.unwrap();
+        assert_eq!(ok.status(), 200);
+        let change = serde_json::json!({"current_password": password, "new_password": new_password});
+        let changed = http.post(format!("{base}/auth/password")).bearer_auth(&access2).json(&change).send().await;
+        assert_eq!(changed.unwrap().status(), 204);
+        let forged = format!("{access2}x");
+        let bad = http.get(format!("{base}/auth/me")).bearer_auth(&forged).send().await.unwrap();
+        assert_eq!(bad.status(), 401);
+        let out = http.post(format!("{base}/auth/logout")).bearer_auth(&access2).send().await.unwrap();
+        assert_eq!(out.status(), 204);
+        // Reuse of a rotated-away refresh token, and a garbage one.
+        post("/auth/refresh", serde_json::json!({"refresh_token": refresh.clone()})).await.unwrap();
+        post("/auth/refresh", serde_json::json!({"refresh_token": "garbage-refresh-token-value"})).await.unwrap();
+        vec![password.into(), new_password.into(), access, refresh, access2, refresh2, forged]
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let logs = collector.join().unwrap();
+    assert!(logs.len() > 20, "trace logging produced {} lines", logs.len());
+    let request_lines: Vec<serde_json::Value> = logs
+        .iter()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|v| v["message"] == "request")
+        .collect();
+    assert!(
+        request_lines.iter().any(|v| v["route"] == "/auth/login"
+            && v["status"] == 200
+            && v["request_id"].is_string()
+            && v["method"] == "POST"
+            && v["duration_ms"].is_number()
+            && v["timestamp"].is_string()
+            && v["level"] == "INFO"),
+        "no JSON request line for the login: {request_lines:?}"
+    );
+    let text = logs.join("\n");
+    for secret in secrets.iter().map(String::as_str).chain(["garbage-refresh-token-value", "$argon2id$"]) {
+        // Tokens also must not leak in part: their signature is the secret bit.
+        let needle = secret.rsplit('.').next().unwrap_or(secret);
+        assert!(!text.contains(needle), "a secret ({} characters) appears in the logs", secret.len());
+    }
+}
