@@ -108,6 +108,7 @@ pub fn argon2_settings(password: &PasswordSettings) -> Argon2Settings {
         max_iterations: password.max_iterations,
         max_parallelism: password.max_parallelism,
         concurrency: if password.concurrency == 0 { defaults.concurrency } else { password.concurrency },
+        max_waiting: password.max_waiting,
     }
 }
 

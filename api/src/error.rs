@@ -14,7 +14,7 @@ use actix_web::{
 };
 use gatehouse_application::{
     AdminError, AuthError, ChangePasswordError, CreateUserError, LoginError, RefreshError, RevokeSessionError,
-    ports::StoreError,
+    ports::{HashError, StoreError},
 };
 use serde::Serialize;
 
@@ -23,6 +23,9 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
 
 /// Seconds a client is told to wait when the database is unreachable.
 const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 5;
+/// Seconds a client is told to wait when the hashing queue is full: it
+/// drains in well under that.
+const OVERLOADED_RETRY_AFTER_SECS: u64 = 1;
 
 /// One invalid field of a request body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -77,6 +80,8 @@ pub enum ApiError {
     TooManyRequests { retry_after_secs: u64 },
     #[error("The service cannot reach its database; try again shortly.")]
     Unavailable(String),
+    #[error("The service is busy checking passwords; try again shortly.")]
+    Overloaded,
     #[error("Something went wrong on our side.")]
     Internal(String),
     /// A client error raised by the framework itself (bad header, URI too
@@ -124,6 +129,7 @@ impl ApiError {
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::TooManyRequests { .. } => "too_many_requests",
             Self::Unavailable(_) => "unavailable",
+            Self::Overloaded => "overloaded",
             Self::Internal(_) => "internal_error",
             Self::BadRequest(_) => "bad_request",
         }
@@ -168,7 +174,7 @@ impl ResponseError for ApiError {
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::BadRequest(status) => *status,
         }
@@ -198,10 +204,22 @@ impl ResponseError for ApiError {
             Self::Unavailable(_) => {
                 response.insert_header((header::RETRY_AFTER, UNAVAILABLE_RETRY_AFTER_SECS.to_string()));
             }
+            Self::Overloaded => {
+                response.insert_header((header::RETRY_AFTER, OVERLOADED_RETRY_AFTER_SECS.to_string()));
+            }
             _ => {}
         }
         let body = serde_json::to_vec(&self.problem()).unwrap_or_default();
         response.body(body)
+    }
+}
+
+impl From<HashError> for ApiError {
+    fn from(e: HashError) -> Self {
+        match e {
+            HashError::Overloaded => Self::Overloaded,
+            other => Self::Internal(other.to_string()),
+        }
     }
 }
 
@@ -219,7 +237,7 @@ impl From<CreateUserError> for ApiError {
         match e {
             CreateUserError::UsernameTaken => Self::UsernameTaken,
             CreateUserError::Store(e) => e.into(),
-            CreateUserError::Hash(e) => Self::Internal(e.to_string()),
+            CreateUserError::Hash(e) => e.into(),
         }
     }
 }
@@ -233,7 +251,7 @@ impl From<LoginError> for ApiError {
                 Self::TooManyRequests { retry_after_secs: retry_after_secs(retry_after) }
             }
             LoginError::Store(e) => e.into(),
-            LoginError::Hash(e) => Self::Internal(e.to_string()),
+            LoginError::Hash(e) => e.into(),
             LoginError::Token(e) => Self::Internal(e.to_string()),
         }
     }
@@ -272,7 +290,7 @@ impl From<ChangePasswordError> for ApiError {
                 Self::TooManyRequests { retry_after_secs: retry_after_secs(retry_after) }
             }
             ChangePasswordError::Store(e) => e.into(),
-            ChangePasswordError::Hash(e) => Self::Internal(e.to_string()),
+            ChangePasswordError::Hash(e) => e.into(),
         }
     }
 }

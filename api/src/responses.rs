@@ -67,7 +67,9 @@ pub struct UnsupportedMediaType(pub Problem);
 #[response(content_type = "application/problem+json", headers(("Retry-After" = u64)))]
 pub struct TooManyRequests(pub Problem);
 
-/// `unavailable`: the database cannot be reached; `Retry-After` is set.
+/// `unavailable` (the database cannot be reached) or, on routes that check
+/// a password, `overloaded` (the hashing queue is full); `Retry-After` is
+/// set.
 #[derive(ToResponse)]
 #[response(content_type = "application/problem+json", headers(("Retry-After" = u64)))]
 pub struct Unavailable(pub Problem);

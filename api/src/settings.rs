@@ -97,6 +97,9 @@ pub struct PasswordSettings {
     pub max_iterations: u32,
     pub max_parallelism: u32,
     pub concurrency: usize,
+    /// Hashes that may wait for a thread before requests get 503
+    /// `overloaded`.
+    pub max_waiting: usize,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -92,6 +92,11 @@ impl<A: Adapters> Gatehouse<A> {
                 tracing::warn!("stored password hash refused: parameters outside the configured bounds");
                 false
             }
+            Err(HashError::Overloaded) => {
+                // Nothing was checked: the attempt must not cost a slot.
+                self.throttle.release(&slots).await?;
+                return Err(LoginError::Hash(HashError::Overloaded));
+            }
             Err(e) => return Err(LoginError::Hash(e)),
         };
         let client = request.client.map(|ip| ip.to_string());

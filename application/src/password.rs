@@ -54,6 +54,10 @@ impl<A: Adapters> Gatehouse<A> {
         let verified = match self.hasher.verify(current, Some(user.password_hash.clone())).await {
             Ok(verified) => verified,
             Err(HashError::Refused) => false,
+            Err(HashError::Overloaded) => {
+                self.throttle.release(&slots).await?;
+                return Err(ChangePasswordError::Hash(HashError::Overloaded));
+            }
             Err(e) => return Err(ChangePasswordError::Hash(e)),
         };
         if !verified {

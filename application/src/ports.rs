@@ -309,6 +309,10 @@ pub enum HashError {
     /// bounds; it was refused without running it.
     #[error("stored hash is outside the accepted parameters")]
     Refused,
+    /// Too many hashes are running and waiting; refused at once, without
+    /// hashing. Clients should retry shortly.
+    #[error("password hashing is overloaded")]
+    Overloaded,
     #[error("password hashing failed: {0}")]
     Internal(String),
 }
@@ -429,6 +433,15 @@ pub trait LoginThrottle: Send + Sync + 'static {
     /// # Errors
     /// [`StoreError`] when the state cannot be reached.
     fn succeeded(&self, slots: &Slots) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Gives back every slot of an attempt that never got to check its
+    /// password (the hashing queue was full): MUST clear nothing, only undo
+    /// this attempt's own slots (if their windows are still the ones they
+    /// were taken in).
+    ///
+    /// # Errors
+    /// [`StoreError`] when the state cannot be reached.
+    fn release(&self, slots: &Slots) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Deletes windows that have closed by `now`; returns how many.
     ///

@@ -11,7 +11,11 @@
 //! its 19 MiB after the hash, which measured ~950 MiB of RSS under a login
 //! flood; a fixed set keeps it at threads x 19 MiB.
 
-use std::sync::{Arc, Mutex, PoisonError, mpsc};
+use std::sync::{
+    Arc, Mutex, PoisonError,
+    atomic::{AtomicUsize, Ordering},
+    mpsc,
+};
 
 use argon2::{ARGON2ID_IDENT, Algorithm, Argon2, Params, PasswordHash, PasswordHasher as _, PasswordVerifier, Version};
 use gatehouse_application::ports::{HashError, PasswordHasher};
@@ -34,6 +38,9 @@ pub struct Argon2Settings {
     pub max_parallelism: u32,
     /// How many hashes may run at once (default: one per core).
     pub concurrency: usize,
+    /// How many more may wait for a hashing thread; beyond that a request
+    /// is refused at once with [`HashError::Overloaded`].
+    pub max_waiting: usize,
 }
 
 impl Default for Argon2Settings {
@@ -47,6 +54,7 @@ impl Default for Argon2Settings {
             max_iterations: 16,
             max_parallelism: 8,
             concurrency: std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
+            max_waiting: 64,
         }
     }
 }
@@ -73,6 +81,9 @@ struct Inner {
     params: Params,
     settings: Argon2Settings,
     permits: Semaphore,
+    /// Hashes running or waiting, and how many that may be at most.
+    admitted: AtomicUsize,
+    capacity: usize,
     /// Work for the hashing threads; they exit when it is dropped.
     jobs: mpsc::Sender<Job>,
     /// A hash of a random password, verified when the user does not exist
@@ -131,10 +142,22 @@ impl Argon2Hasher {
                 .map_err(|e| HashError::Internal(format!("cannot start a hashing thread: {e}")))?;
         }
         let permits = Semaphore::new(threads);
-        Ok(Self { inner: Arc::new(Inner { params, settings, permits, jobs, dummy }) })
+        let capacity = threads.saturating_add(settings.max_waiting);
+        Ok(Self {
+            inner: Arc::new(Inner { params, settings, permits, admitted: AtomicUsize::new(0), capacity, jobs, dummy }),
+        })
+    }
+
+    /// Hashes waiting for a thread right now (not those running).
+    pub fn waiting(&self) -> usize {
+        let running = self.inner.capacity.saturating_sub(self.inner.settings.max_waiting)
+            - self.inner.permits.available_permits().min(self.inner.capacity);
+        self.inner.admitted.load(Ordering::Relaxed).saturating_sub(running)
     }
 
     async fn run<T: Send + 'static>(&self, job: impl FnOnce(&Inner) -> T + Send + 'static) -> Result<T, HashError> {
+        // Admission first: a full queue answers at once, without waiting.
+        let _admitted = Admitted::enter(&self.inner)?;
         let _permit = self.inner.permits.acquire().await.map_err(|e| HashError::Internal(e.to_string()))?;
         let inner = Arc::clone(&self.inner);
         let span = tracing::Span::current();
@@ -144,6 +167,27 @@ impl Argon2Hasher {
         });
         self.inner.jobs.send(work).map_err(|_| HashError::Internal("hashing threads stopped".into()))?;
         result.await.map_err(|_| HashError::Internal("hashing job dropped".into()))
+    }
+}
+
+/// One hash running or waiting; leaves the count when dropped (also when
+/// the request is cancelled while it waits).
+struct Admitted<'a>(&'a AtomicUsize);
+
+impl<'a> Admitted<'a> {
+    fn enter(inner: &'a Inner) -> Result<Self, HashError> {
+        let before = inner.admitted.fetch_add(1, Ordering::AcqRel);
+        if before >= inner.capacity {
+            inner.admitted.fetch_sub(1, Ordering::AcqRel);
+            return Err(HashError::Overloaded);
+        }
+        Ok(Self(&inner.admitted))
+    }
+}
+
+impl Drop for Admitted<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -209,6 +253,41 @@ mod tests {
 
     fn secret(s: &str) -> SecretString {
         SecretString::from(s.to_owned())
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn beyond_the_waiting_limit_a_hash_is_refused_at_once_and_the_queue_recovers() {
+        let settings = Argon2Settings { concurrency: 1, max_waiting: 1, ..Argon2Settings::default() };
+        let hasher = Argon2Hasher::new(settings).unwrap();
+        let attempts = (0..6).map(|_| hasher.verify(secret("a password to check"), None));
+        let results = futures_join_all(attempts).await;
+        let overloaded = results.iter().filter(|r| matches!(r, Err(HashError::Overloaded))).count();
+        let checked = results.iter().filter(|r| matches!(r, Ok(false))).count();
+        assert_eq!((checked, overloaded), (2, 4), "one running and one waiting are served: {results:?}");
+        assert_eq!(hasher.waiting(), 0);
+        assert!(!hasher.verify(secret("a password to check"), None).await.unwrap(), "the queue drained");
+    }
+
+    /// Polls every future together (admission happens at the first poll of
+    /// each, in order), like concurrent requests.
+    async fn futures_join_all<F: std::future::Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
+        // Boxed and pinned, so that they can be polled side by side here.
+        let mut pinned: Vec<std::pin::Pin<Box<F>>> = futures.map(Box::pin).collect();
+        let mut results: Vec<Option<F::Output>> = pinned.iter().map(|_| None).collect();
+        std::future::poll_fn(|cx| {
+            let mut pending = false;
+            for (fut, slot) in pinned.iter_mut().zip(results.iter_mut()) {
+                if slot.is_none() {
+                    match fut.as_mut().poll(cx) {
+                        std::task::Poll::Ready(v) => *slot = Some(v),
+                        std::task::Poll::Pending => pending = true,
+                    }
+                }
+            }
+            if pending { std::task::Poll::Pending } else { std::task::Poll::Ready(()) }
+        })
+        .await;
+        results.into_iter().flatten().collect()
     }
 
     #[tokio::test]

@@ -81,6 +81,16 @@ impl LoginThrottle for MemoryLoginThrottle {
         Ok(())
     }
 
+    async fn release(&self, slots: &Slots) -> Result<(), StoreError> {
+        let mut windows = lock(&self.windows);
+        for (key, started_at) in &slots.0 {
+            if let Some(window) = windows.get_mut(key).filter(|w| w.started_at == *started_at) {
+                window.attempts = self.policy.give_back(window.attempts);
+            }
+        }
+        Ok(())
+    }
+
     async fn purge(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
         let mut windows = lock(&self.windows);
         let before = windows.len();

@@ -181,6 +181,14 @@ impl LoginThrottle for SeaOrmLoginThrottle {
     }
 
     #[tracing::instrument(skip_all)]
+    async fn release(&self, slots: &Slots) -> Result<(), StoreError> {
+        for (key, started_at) in &slots.0 {
+            self.give_back(key, *started_at).await?;
+        }
+        Ok(())
+    }
+
+    #[tracing::instrument(skip_all)]
     async fn purge(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
         let mut sql = Sql::new(self.backend());
         let before = sql.bind(to_micros(now - self.policy.window));

@@ -25,6 +25,7 @@ contract_tests! {
     a_success_clears_the_usernames_count,
     a_success_gives_back_only_its_own_slot_under_the_address,
     giving_back_a_slot_of_a_window_that_has_closed_changes_nothing,
+    releasing_an_attempt_gives_back_its_own_slots_and_clears_nothing,
     keys_are_counted_apart,
     purging_deletes_closed_windows_only,
 }
@@ -207,4 +208,19 @@ async fn purging_deletes_closed_windows_only<B: Backend>(backend: B) {
     refused(&throttle, &[user("recent")], t0 + THROTTLE_WINDOW).await;
     granted(&throttle, &[user("old")], t0 + THROTTLE_WINDOW).await;
     assert_eq!(throttle.purge(t0 + THROTTLE_WINDOW).await.unwrap(), 0);
+}
+
+async fn releasing_an_attempt_gives_back_its_own_slots_and_clears_nothing<B: Backend>(backend: B) {
+    let throttle = backend.throttle();
+    let at = now();
+    let keys = [user("alice"), addr("203.0.113.7")];
+    for _ in 1..THROTTLE_LIMIT {
+        granted(&throttle, &keys, at).await;
+    }
+    let unchecked = granted(&throttle, &keys, at).await;
+    throttle.release(&unchecked).await.unwrap();
+    // The four earlier attempts still count under both keys: one slot left.
+    granted(&throttle, &keys, at).await;
+    refused(&throttle, &[user("alice")], at).await;
+    refused(&throttle, &[addr("203.0.113.7")], at).await;
 }

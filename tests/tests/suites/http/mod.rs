@@ -8,6 +8,7 @@ mod errors;
 mod headers;
 mod instances;
 mod operations;
+mod overload;
 mod sessions;
 mod throttling;
 pub mod tokens;
