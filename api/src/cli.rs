@@ -162,9 +162,17 @@ async fn serve(settings: &Settings) -> Result<(), CliError> {
     })?;
     tracing::info!(addr = %running.addr, "gatehouse listening on http://{}", running.addr);
     let handle = running.handle.clone();
+    let metrics_handle = running.metrics.as_ref().map(|(_, handle, _)| handle.clone());
+    if let Some((addr, _, metrics)) = running.metrics {
+        tracing::info!(%addr, "metrics listening on http://{addr}/metrics");
+        tokio::spawn(metrics);
+    }
     tokio::spawn(async move {
         shutdown_signal().await;
         tracing::info!("shutting down");
+        if let Some(metrics) = metrics_handle {
+            metrics.stop(true).await;
+        }
         handle.stop(true).await;
     });
     running.server.await.map_err(|e| CliError::Failed(format!("server failed: {e}")))?;

@@ -4,8 +4,9 @@
 use gatehouse_application::{Adapters, Gatehouse, Parts};
 use gatehouse_domain::TokenPolicy;
 use gatehouse_infrastructure::{
-    Argon2Hasher, Argon2Settings, Database, HmacRefreshTokens, JwtCodec, KeyState, SeaOrmAuditLog, SeaOrmLoginThrottle,
-    SeaOrmSessionStore, SeaOrmUserStore, SigningKey, SystemClock, UuidV7Ids, key_file, sea_orm::DatabaseSettings,
+    Argon2Hasher, Argon2Settings, Database, HmacRefreshTokens, JwtCodec, KeyState, PrometheusMetrics, SeaOrmAuditLog,
+    SeaOrmLoginThrottle, SeaOrmSessionStore, SeaOrmUserStore, SigningKey, SystemClock, UuidV7Ids, key_file,
+    sea_orm::DatabaseSettings,
 };
 use secrecy::ExposeSecret;
 use time::Duration;
@@ -31,6 +32,7 @@ impl Adapters for Production {
     type Ids = UuidV7Ids;
     type Throttle = SeaOrmLoginThrottle;
     type Audit = SeaOrmAuditLog;
+    type Metrics = PrometheusMetrics;
 }
 
 /// The token policy the settings describe.
@@ -62,6 +64,13 @@ pub fn http_settings(settings: &Settings) -> Result<HttpSettings, SettingsError>
         jwks_max_age_seconds: settings.jwt.jwks_max_age_seconds,
         cors_allowed_origins: CorsOrigins::parse(&server.cors_allowed_origins)
             .map_err(|e| SettingsError::new("server.cors_allowed_origins", e))?,
+        metrics_listen: match &settings.metrics.listen {
+            Some(listen) => {
+                Some(listen.parse().map_err(|_| SettingsError::new("metrics.listen", "must be host:port"))?)
+            }
+            None => None,
+        },
+        metrics_token: settings.metrics.token.clone(),
     })
 }
 
@@ -183,6 +192,8 @@ pub fn refresh_tokens(settings: &Settings) -> Result<HmacRefreshTokens, Settings
 pub fn build(settings: &Settings, db: &Database) -> Result<Gatehouse<Production>, SettingsError> {
     let hasher = Argon2Hasher::new(argon2_settings(&settings.password))
         .map_err(|e| SettingsError::new("password.memory_kib", e.to_string()))?;
+    let metrics = PrometheusMetrics::new();
+    metrics.watch_hasher(&hasher);
     Ok(Gatehouse::new(Parts {
         users: db.users(),
         sessions: db.sessions(),
@@ -194,6 +205,7 @@ pub fn build(settings: &Settings, db: &Database) -> Result<Gatehouse<Production>
         throttle: db
             .throttle(settings.rate_limit.login_failures, Duration::seconds(settings.rate_limit.window_seconds)),
         audit: db.audit(),
+        metrics,
         policy: token_policy(settings),
     }))
 }

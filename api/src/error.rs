@@ -274,7 +274,7 @@ impl From<AdminError> for ApiError {
 impl From<RefreshError> for ApiError {
     fn from(e: RefreshError) -> Self {
         match e {
-            RefreshError::InvalidRefreshToken => Self::InvalidRefreshToken,
+            RefreshError::InvalidRefreshToken | RefreshError::Reused => Self::InvalidRefreshToken,
             RefreshError::Store(e) => e.into(),
             RefreshError::Token(e) => Self::Internal(e.to_string()),
         }

@@ -39,6 +39,10 @@ pub struct HttpSettings {
     pub jwks_max_age_seconds: u32,
     /// Browser origins allowed to call the API (CORS).
     pub cors_allowed_origins: CorsOrigins,
+    /// A listener of its own for `/metrics`; `None`: the main one.
+    pub metrics_listen: Option<SocketAddr>,
+    /// The bearer token a scrape needs, if any.
+    pub metrics_token: Option<secrecy::SecretString>,
 }
 
 impl Default for HttpSettings {
@@ -51,16 +55,21 @@ impl Default for HttpSettings {
             trusted_proxies: TrustedProxies::default(),
             jwks_max_age_seconds: 300,
             cors_allowed_origins: CorsOrigins::default(),
+            metrics_listen: None,
+            metrics_token: None,
         }
     }
 }
 
 /// A bound, running server: await `server` to run it, stop it with `handle`.
+/// With `metrics.listen`, `metrics` is the second listener that serves
+/// `/metrics` only (run and stop it alike).
 #[allow(missing_debug_implementations)]
 pub struct RunningServer {
     pub addr: SocketAddr,
     pub handle: ServerHandle,
     pub server: Server,
+    pub metrics: Option<(SocketAddr, ServerHandle, Server)>,
 }
 
 #[derive(OpenApi)]
@@ -71,7 +80,7 @@ pub struct RunningServer {
         routes::sessions::refresh, routes::sessions::logout, routes::sessions::list, routes::sessions::revoke,
         routes::sessions::change_password,
         routes::admin::list, routes::admin::get, routes::admin::change, routes::admin::delete, routes::admin::audit,
-        routes::jwks::jwks, routes::health::live, routes::health::ready,
+        routes::jwks::jwks, routes::health::live, routes::health::ready, routes::metrics::metrics,
     ),
     components(
         schemas(error::Problem, error::FieldError),
@@ -105,8 +114,14 @@ impl Modify for BearerAuth {
     }
 }
 
-/// Registers every route of the API on `cfg`.
+/// Registers every route of the API on `cfg`, `/metrics` included.
 pub fn configure<A: Adapters>(cfg: &mut web::ServiceConfig) {
+    configure_api::<A>(cfg);
+    routes::metrics::configure::<A>(cfg);
+}
+
+/// Every route but `/metrics`.
+fn configure_api<A: Adapters>(cfg: &mut web::ServiceConfig) {
     routes::auth::configure::<A>(cfg);
     routes::sessions::configure::<A>(cfg);
     routes::admin::configure::<A>(cfg);
@@ -131,6 +146,12 @@ pub fn start<A: Adapters>(app: Arc<Gatehouse<A>>, http: &HttpSettings) -> std::i
     let jwks_cache = web::Data::new(routes::jwks::CacheFor(http.jwks_max_age_seconds));
     let allow = web::Data::new(AllowTable::from_openapi(&ApiDoc::openapi()));
     let origins = web::Data::new(http.cors_allowed_origins.clone());
+    let token = web::Data::new(routes::metrics::MetricsToken(http.metrics_token.clone()));
+    let metrics_here = http.metrics_listen.is_none();
+    let metrics = match http.metrics_listen {
+        Some(listen) => Some(start_metrics::<A>(app.clone(), token.clone(), listen)?),
+        None => None,
+    };
     let mut server = HttpServer::new(move || {
         App::new()
             .app_data(app.clone())
@@ -138,13 +159,19 @@ pub fn start<A: Adapters>(app: Arc<Gatehouse<A>>, http: &HttpSettings) -> std::i
             .app_data(jwks_cache.clone())
             .app_data(allow.clone())
             .app_data(origins.clone())
+            .app_data(token.clone())
             .app_data(extract::payload_config(limit))
-            .configure(configure::<A>)
+            .configure(configure_api::<A>)
+            .configure(|cfg| {
+                if metrics_here {
+                    routes::metrics::configure::<A>(cfg);
+                }
+            })
             .default_service(web::to(not_found))
             .wrap(ErrorHandlers::new().default_handler(error::problem_for_framework_errors))
             .wrap(from_fn(cors::cors))
             .wrap(from_fn(response_headers))
-            .wrap(from_fn(request_span))
+            .wrap(from_fn(request_span::<A>))
     })
     .disable_signals()
     .shutdown_timeout(10);
@@ -154,7 +181,30 @@ pub fn start<A: Adapters>(app: Arc<Gatehouse<A>>, http: &HttpSettings) -> std::i
     let server = server.bind((http.host.as_str(), http.port))?;
     let addr = server.addrs().first().copied().ok_or_else(|| std::io::Error::other("bound to no address"))?;
     let server = server.run();
-    Ok(RunningServer { addr, handle: server.handle(), server })
+    Ok(RunningServer { addr, handle: server.handle(), server, metrics })
+}
+
+/// The listener of `metrics.listen`: `/metrics` and nothing else.
+fn start_metrics<A: Adapters>(
+    app: web::Data<Gatehouse<A>>,
+    token: web::Data<routes::metrics::MetricsToken>,
+    listen: SocketAddr,
+) -> std::io::Result<(SocketAddr, ServerHandle, Server)> {
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(app.clone())
+            .app_data(token.clone())
+            .configure(routes::metrics::configure::<A>)
+            .default_service(web::to(not_found))
+            .wrap(ErrorHandlers::new().default_handler(error::problem_for_framework_errors))
+    })
+    .disable_signals()
+    .workers(1)
+    .shutdown_timeout(5)
+    .bind(listen)?;
+    let addr = server.addrs().first().copied().ok_or_else(|| std::io::Error::other("bound to no address"))?;
+    let server = server.run();
+    Ok((addr, server.handle(), server))
 }
 
 /// Keeps the revocation list in step with the store and purges ended
@@ -270,10 +320,11 @@ fn client_request_id(req: &ServiceRequest) -> Option<String> {
 /// one; echoed in `x-request-id`) and a span that carries it, and logs one
 /// line per request: method, route, status, latency. Never headers, query
 /// strings or bodies.
-async fn request_span(
+async fn request_span<A: Adapters>(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let app = req.app_data::<web::Data<Gatehouse<A>>>().cloned();
     let id = client_request_id(&req).unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
     let method = req.method().clone();
     // Only the id and the method: the raw path may carry ids a client
@@ -283,8 +334,12 @@ async fn request_span(
     let mut res = tracing::Instrument::instrument(next.call(req), span.clone()).await?;
     let status = res.status().as_u16();
     let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".to_owned());
+    let seconds = started.elapsed().as_secs_f64();
+    if let Some(app) = app {
+        app.record_request(method.as_str(), &route, status, seconds);
+    }
     span.in_scope(|| {
-        let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let duration_ms = seconds * 1000.0;
         if res.status().is_server_error() {
             tracing::warn!(request_id = %id, method = %method, route, status, duration_ms, "request failed");
         } else {

@@ -29,6 +29,19 @@ pub struct Settings {
     pub password: PasswordSettings,
     pub rate_limit: RateLimitSettings,
     pub log: LogSettings,
+    #[serde(default)]
+    pub metrics: MetricsSettings,
+}
+
+/// Where `/metrics` is served, and who may scrape it.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct MetricsSettings {
+    /// `host:port` of a listener that serves only `/metrics`; unset: the
+    /// main listener serves it.
+    pub listen: Option<String>,
+    /// When set, a scrape needs `Authorization: Bearer <token>`.
+    #[serde(serialize_with = "redacted")]
+    pub token: Option<SecretString>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -264,6 +277,20 @@ impl Settings {
         }
         if let Err(e) = crate::client_address::TrustedProxies::parse(&self.server.trusted_proxies) {
             return Err(SettingsError::new("server.trusted_proxies", e));
+        }
+        if let Some(listen) = &self.metrics.listen
+            && listen.parse::<std::net::SocketAddr>().is_err()
+        {
+            return Err(SettingsError::new(
+                "metrics.listen",
+                "must be host:port with an IP address, e.g. 127.0.0.1:9100",
+            ));
+        }
+        if let Some(token) = &self.metrics.token {
+            use secrecy::ExposeSecret;
+            if token.expose_secret().len() < 16 {
+                return Err(SettingsError::new("metrics.token", "must be at least 16 characters"));
+            }
         }
         if let Err(e) = crate::cors::CorsOrigins::parse(&self.server.cors_allowed_origins) {
             return Err(SettingsError::new("server.cors_allowed_origins", e));

@@ -6,6 +6,7 @@ use gatehouse_domain::{AuditAction, User, UserId, leaves_no_active_admin};
 
 use crate::{
     Adapters, AdminPrincipal, Gatehouse,
+    metrics::RevocationReason,
     ports::{ChangeUserError, Clock, RevokeScope, StoreError, UserChange, UserStore},
 };
 
@@ -98,7 +99,7 @@ impl<A: Adapters> Gatehouse<A> {
         }
         let audit = principal.event(now, action).about(id).detail(detail.join(" "));
         let user = self.users.update_audited(id, change, now, Some(&audit)).await?;
-        self.revoke(RevokeScope::User(id)).await?;
+        self.revoke(RevokeScope::User(id), RevocationReason::Admin).await?;
         tracing::info!(role = %user.role, disabled = user.disabled, "user changed; sessions revoked");
         Ok(user)
     }
@@ -119,7 +120,7 @@ impl<A: Adapters> Gatehouse<A> {
         }
         // Revoke first: the revocation records must exist before the
         // session rows go with the user.
-        self.revoke(RevokeScope::User(id)).await?;
+        self.revoke(RevokeScope::User(id), RevocationReason::Admin).await?;
         let audit = principal
             .event(self.clock.now(), AuditAction::Delete)
             .about(id)

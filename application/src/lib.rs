@@ -12,6 +12,7 @@ pub mod audit;
 pub mod authenticate;
 pub mod create_user;
 pub mod login;
+pub mod metrics;
 pub mod password;
 pub mod ports;
 pub mod revocations;
@@ -28,7 +29,8 @@ pub use sessions::{LogoutScope, RefreshError, RevokeSessionError, SessionView};
 
 use gatehouse_domain::TokenPolicy;
 use ports::{
-    AuditLog, Clock, IdSource, LoginThrottle, PasswordHasher, RefreshTokens, SessionStore, TokenCodec, UserStore,
+    AuditLog, Clock, IdSource, LoginThrottle, Metrics, PasswordHasher, RefreshTokens, SessionStore, TokenCodec,
+    UserStore,
 };
 
 /// The set of adapter types an application is built from.
@@ -42,6 +44,7 @@ pub trait Adapters: Send + Sync + 'static {
     type Ids: IdSource;
     type Throttle: LoginThrottle;
     type Audit: AuditLog;
+    type Metrics: Metrics;
 }
 
 /// What an application is built from: one adapter per port, and the token
@@ -60,6 +63,7 @@ pub struct Parts<A: Adapters> {
     /// Changes append their events through the stores, in the same
     /// transaction.
     pub audit: A::Audit,
+    pub metrics: A::Metrics,
     pub policy: TokenPolicy,
 }
 
@@ -80,6 +84,7 @@ pub struct Gatehouse<A: Adapters> {
     ids: A::Ids,
     throttle: A::Throttle,
     audit: A::Audit,
+    metrics: A::Metrics,
     policy: TokenPolicy,
     /// Revoked sessions, kept in memory for the hot path.
     revocations: RevocationList,
@@ -89,7 +94,7 @@ impl<A: Adapters> Gatehouse<A> {
     /// An application over `parts`, with an empty revocation list (load it
     /// with [`Gatehouse::sync_revocations`] before serving).
     pub fn new(parts: Parts<A>) -> Self {
-        let Parts { users, sessions, hasher, tokens, refresh, clock, ids, throttle, audit, policy } = parts;
+        let Parts { users, sessions, hasher, tokens, refresh, clock, ids, throttle, audit, metrics, policy } = parts;
         Self {
             users,
             sessions,
@@ -100,6 +105,7 @@ impl<A: Adapters> Gatehouse<A> {
             ids,
             throttle,
             audit,
+            metrics,
             policy,
             revocations: RevocationList::default(),
         }
@@ -114,6 +120,16 @@ impl<A: Adapters> Gatehouse<A> {
     /// the JWKS (none in HMAC mode).
     pub fn published_keys(&self) -> Vec<ports::PublishedKey> {
         self.tokens.published_keys()
+    }
+
+    /// Records a request a driver answered (for the operator's metrics).
+    pub fn record_request(&self, method: &str, route: &str, status: u16, seconds: f64) {
+        self.metrics.request(method, route, status, seconds);
+    }
+
+    /// The operator's metrics in the Prometheus text format, if kept.
+    pub fn metrics_text(&self) -> Option<String> {
+        self.metrics.export()
     }
 
     /// Readiness: whether the stores answer.
@@ -139,6 +155,7 @@ pub struct PartsRef<'a, A: Adapters> {
     pub ids: &'a A::Ids,
     pub throttle: &'a A::Throttle,
     pub audit: &'a A::Audit,
+    pub metrics: &'a A::Metrics,
     pub revocations: &'a RevocationList,
 }
 
@@ -156,6 +173,7 @@ impl<A: Adapters> Gatehouse<A> {
             ids: &self.ids,
             throttle: &self.throttle,
             audit: &self.audit,
+            metrics: &self.metrics,
             revocations: &self.revocations,
         }
     }

@@ -9,9 +9,10 @@ use time::OffsetDateTime;
 
 use crate::{
     Adapters, Gatehouse,
+    metrics::{LoginOutcome, RevocationReason},
     ports::{
-        Admission, AuditLog, Clock, HashError, IdSource, LoginThrottle, PasswordHasher, RevokeScope, SessionStore,
-        StoreError, TokenError, UserStore,
+        Admission, AuditLog, Clock, HashError, IdSource, LoginThrottle, Metrics, PasswordHasher, RevokeScope,
+        SessionStore, StoreError, TokenError, UserStore,
     },
 };
 
@@ -68,6 +69,21 @@ impl<A: Adapters> Gatehouse<A> {
     /// attempt's slot is taken before the password is checked.
     #[tracing::instrument(skip_all)]
     pub async fn login(&self, request: LoginRequest) -> Result<TokenPair, LoginError> {
+        let result = self.check_and_open(request).await;
+        let outcome = match &result {
+            Ok(_) => Some(LoginOutcome::Success),
+            Err(LoginError::InvalidCredentials) => Some(LoginOutcome::InvalidCredentials),
+            Err(LoginError::Throttled { .. }) => Some(LoginOutcome::Throttled),
+            Err(LoginError::AccountDisabled) => Some(LoginOutcome::Disabled),
+            Err(_) => None,
+        };
+        if let Some(outcome) = outcome {
+            self.metrics.login(outcome);
+        }
+        result
+    }
+
+    async fn check_and_open(&self, request: LoginRequest) -> Result<TokenPair, LoginError> {
         let now = self.clock.now();
         let username = Username::parse(&request.username).ok();
         // The slot is taken before anything is checked, so that attempts in
@@ -133,7 +149,7 @@ impl<A: Adapters> Gatehouse<A> {
         match self.users.find_by_id(user.id).await? {
             Some(current) if current.role == user.role && current.is_active() => {}
             current => {
-                self.revoke(RevokeScope::Session(pair.session_id)).await?;
+                self.revoke(RevokeScope::Session(pair.session_id), RevocationReason::Admin).await?;
                 tracing::info!(user_id = %user.id, outcome = "changed_during_login", "login refused");
                 return Err(match current {
                     Some(current) if !current.is_active() => LoginError::AccountDisabled,

@@ -5,6 +5,7 @@ use secrecy::SecretString;
 
 use crate::{
     Adapters, Gatehouse, Principal,
+    metrics::RevocationReason,
     ports::{Admission, AuditLog, Clock, HashError, LoginThrottle, PasswordHasher, RevokeScope, StoreError, UserStore},
 };
 
@@ -70,7 +71,7 @@ impl<A: Adapters> Gatehouse<A> {
         let hash = self.hasher.hash(new.into_secret()).await.map_err(ChangePasswordError::Hash)?;
         let audit = principal.event(now, AuditAction::PasswordChange).about(user.id);
         self.users.set_password_hash_audited(user.id, &hash, now, Some(&audit)).await?;
-        self.revoke(RevokeScope::UserExcept(user.id, principal.session_id)).await?;
+        self.revoke(RevokeScope::UserExcept(user.id, principal.session_id), RevocationReason::PasswordChange).await?;
         tracing::info!("password changed; other sessions revoked");
         Ok(())
     }

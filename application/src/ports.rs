@@ -12,6 +12,8 @@ use gatehouse_domain::{
     UserId, Username,
 };
 use secrecy::SecretString;
+
+pub use crate::metrics::{LoginOutcome, RefreshOutcome, RevocationReason};
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
@@ -388,6 +390,35 @@ pub trait RefreshTokens: Send + Sync + 'static {
     /// The session and generation a presented token names, if it is
     /// authentic (checked in constant time).
     fn parse(&self, token: &str) -> Option<(SessionId, u64)>;
+}
+
+/// Where the use cases report outcomes for the operator's metrics. It MUST
+/// not block or fail: metrics are never a reason for a request to fail.
+pub trait Metrics: Send + Sync + 'static {
+    fn login(&self, outcome: LoginOutcome);
+    fn refresh(&self, outcome: RefreshOutcome);
+    /// `count` sessions were revoked for `reason` (0 is not reported).
+    fn sessions_revoked(&self, reason: RevocationReason, count: usize);
+
+    /// A driver answered a request: `route` is the route pattern (never
+    /// the raw path), `unmatched` for unknown routes.
+    fn request(&self, _method: &str, _route: &str, _status: u16, _seconds: f64) {}
+
+    /// Everything recorded, in the Prometheus text exposition format
+    /// (version 0.0.4); `None` when this sink keeps nothing.
+    fn export(&self) -> Option<String> {
+        None
+    }
+}
+
+/// Metrics that go nowhere (embedding and tests that do not look).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoMetrics;
+
+impl Metrics for NoMetrics {
+    fn login(&self, _: LoginOutcome) {}
+    fn refresh(&self, _: RefreshOutcome) {}
+    fn sessions_revoked(&self, _: RevocationReason, _: usize) {}
 }
 
 /// The current time.

@@ -5,9 +5,10 @@ use time::OffsetDateTime;
 
 use crate::{
     Adapters, Gatehouse, Principal, TokenPair,
+    metrics::{RefreshOutcome, RevocationReason},
     ports::{
-        AuditLog, Clock, IdSource, RefreshTokens, RevokeScope, SessionStore, StoreError, TokenCodec, TokenError,
-        UserStore,
+        AuditLog, Clock, IdSource, Metrics, RefreshTokens, RevokeScope, SessionStore, StoreError, TokenCodec,
+        TokenError, UserStore,
     },
 };
 
@@ -22,6 +23,11 @@ pub enum RefreshError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Token(#[from] TokenError),
+    /// Internal to the use case: reuse, answered as
+    /// [`RefreshError::InvalidRefreshToken`]; never returned.
+    #[doc(hidden)]
+    #[error("invalid refresh token")]
+    Reused,
 }
 
 /// Which sessions a logout ends.
@@ -68,6 +74,39 @@ impl<A: Adapters> Gatehouse<A> {
     /// [`RefreshError::InvalidRefreshToken`] in every refusal case.
     #[tracing::instrument(skip_all, fields(session_id))]
     pub async fn refresh(&self, token: &str, client: Option<&str>) -> Result<TokenPair, RefreshError> {
+        let (result, outcome) = self.judge_and_refresh(token, client).await;
+        if let Some(outcome) = outcome {
+            self.metrics.refresh(outcome);
+        }
+        result
+    }
+
+    /// [`Self::refresh`], and the outcome to count (none for a store or
+    /// token failure, which is no answer about the token).
+    async fn judge_and_refresh(
+        &self,
+        token: &str,
+        client: Option<&str>,
+    ) -> (Result<TokenPair, RefreshError>, Option<RefreshOutcome>) {
+        let result = self.refresh_once(token, client).await;
+        let outcome = match &result {
+            Ok((_, outcome)) => Some(*outcome),
+            Err(RefreshError::InvalidRefreshToken) => Some(RefreshOutcome::Invalid),
+            Err(_) => None,
+        };
+        match result {
+            Ok((pair, _)) => (Ok(pair), outcome),
+            // Reuse answers like any invalid token, but counts as reuse.
+            Err(RefreshError::Reused) => (Err(RefreshError::InvalidRefreshToken), Some(RefreshOutcome::Reuse)),
+            Err(e) => (Err(e), outcome),
+        }
+    }
+
+    async fn refresh_once(
+        &self,
+        token: &str,
+        client: Option<&str>,
+    ) -> Result<(TokenPair, RefreshOutcome), RefreshError> {
         let (session_id, presented) = self.refresh.parse(token).ok_or(RefreshError::InvalidRefreshToken)?;
         tracing::Span::current().record("session_id", tracing::field::display(session_id));
         for _ in 0..REFRESH_ROUNDS {
@@ -85,7 +124,7 @@ impl<A: Adapters> Gatehouse<A> {
                         .detail(format!("session={session_id} generation={}", presented + 1));
                     if self.sessions.rotate_audited(session_id, presented, now, Some(&audit)).await? {
                         tracing::info!(%session_id, generation = presented + 1, "refresh token rotated");
-                        return Ok(self.token_pair(&user, &session, presented + 1, now)?);
+                        return Ok((self.token_pair(&user, &session, presented + 1, now)?, RefreshOutcome::Rotated));
                     }
                     // Another request rotated it first: judge again.
                 }
@@ -98,7 +137,7 @@ impl<A: Adapters> Gatehouse<A> {
                         .client(client)
                         .detail(format!("session={session_id} grace"));
                     self.audit.append(&audit).await?;
-                    return Ok(self.token_pair(&user, &session, session.generation, now)?);
+                    return Ok((self.token_pair(&user, &session, session.generation, now)?, RefreshOutcome::Grace));
                 }
                 RefreshDecision::Reuse => {
                     tracing::warn!(%session_id, user_id = %session.user_id, "refresh token reuse detected; session revoked");
@@ -106,8 +145,9 @@ impl<A: Adapters> Gatehouse<A> {
                         .about(session.user_id)
                         .client(client)
                         .detail(format!("session={session_id} presented={presented}"));
-                    self.revoke_audited(RevokeScope::Session(session_id), Some(&audit)).await?;
-                    return Err(RefreshError::InvalidRefreshToken);
+                    self.revoke_audited(RevokeScope::Session(session_id), RevocationReason::Reuse, Some(&audit))
+                        .await?;
+                    return Err(RefreshError::Reused);
                 }
                 RefreshDecision::Refuse => return Err(RefreshError::InvalidRefreshToken),
             }
@@ -148,8 +188,8 @@ impl<A: Adapters> Gatehouse<A> {
     ///
     /// # Errors
     /// [`StoreError`].
-    pub async fn revoke(&self, scope: RevokeScope) -> Result<Vec<Revocation>, StoreError> {
-        self.revoke_audited(scope, None).await
+    pub async fn revoke(&self, scope: RevokeScope, reason: RevocationReason) -> Result<Vec<Revocation>, StoreError> {
+        self.revoke_audited(scope, reason, None).await
     }
 
     /// [`Self::revoke`], recording `audit` in the same transaction.
@@ -159,6 +199,7 @@ impl<A: Adapters> Gatehouse<A> {
     pub async fn revoke_audited(
         &self,
         scope: RevokeScope,
+        reason: RevocationReason,
         audit: Option<&AuditEvent>,
     ) -> Result<Vec<Revocation>, StoreError> {
         let now = self.clock.now();
@@ -166,7 +207,8 @@ impl<A: Adapters> Gatehouse<A> {
         let revoked = self.sessions.revoke_audited(scope, now, until, audit).await?;
         self.revocations.extend(&revoked);
         if !revoked.is_empty() {
-            tracing::info!(sessions = revoked.len(), ?scope, "sessions revoked");
+            self.metrics.sessions_revoked(reason, revoked.len());
+            tracing::info!(sessions = revoked.len(), ?scope, reason = reason.as_str(), "sessions revoked");
         }
         Ok(revoked)
     }
@@ -183,7 +225,7 @@ impl<A: Adapters> Gatehouse<A> {
             LogoutScope::Others => (RevokeScope::UserExcept(principal.user_id, principal.session_id), "scope=others"),
         };
         let audit = principal.event(self.clock.now(), AuditAction::Logout).about(principal.user_id).detail(detail);
-        self.revoke_audited(scope, Some(&audit)).await.map(|_| ())
+        self.revoke_audited(scope, RevocationReason::Logout, Some(&audit)).await.map(|_| ())
     }
 
     /// The principal's live sessions, newest first.
@@ -211,7 +253,7 @@ impl<A: Adapters> Gatehouse<A> {
             Some(s) if s.user_id == principal.user_id && s.state(now) == SessionState::Live => {
                 let audit =
                     principal.event(now, AuditAction::Logout).about(principal.user_id).detail(format!("session={id}"));
-                self.revoke_audited(RevokeScope::Session(id), Some(&audit)).await?;
+                self.revoke_audited(RevokeScope::Session(id), RevocationReason::Logout, Some(&audit)).await?;
                 Ok(())
             }
             _ => Err(RevokeSessionError::NotFound),

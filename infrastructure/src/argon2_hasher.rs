@@ -89,7 +89,12 @@ struct Inner {
     /// A hash of a random password, verified when the user does not exist
     /// so that an unknown user costs as much as a wrong password.
     dummy: String,
+    /// Told how long each hash ran (the operator's metrics).
+    observer: Mutex<Option<HashObserver>>,
 }
+
+/// Receives the run time of each hash.
+type HashObserver = Arc<dyn Fn(std::time::Duration) + Send + Sync>;
 
 impl std::fmt::Debug for Argon2Hasher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -144,8 +149,22 @@ impl Argon2Hasher {
         let permits = Semaphore::new(threads);
         let capacity = threads.saturating_add(settings.max_waiting);
         Ok(Self {
-            inner: Arc::new(Inner { params, settings, permits, admitted: AtomicUsize::new(0), capacity, jobs, dummy }),
+            inner: Arc::new(Inner {
+                params,
+                settings,
+                permits,
+                admitted: AtomicUsize::new(0),
+                capacity,
+                jobs,
+                dummy,
+                observer: Mutex::new(None),
+            }),
         })
+    }
+
+    /// Tells `observer` how long each later hash runs.
+    pub fn observe_with(&self, observer: impl Fn(std::time::Duration) + Send + Sync + 'static) {
+        *self.inner.observer.lock().unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(observer));
     }
 
     /// Hashes waiting for a thread right now (not those running).
@@ -163,7 +182,13 @@ impl Argon2Hasher {
         let span = tracing::Span::current();
         let (done, result) = oneshot::channel();
         let work: Job = Box::new(move || {
-            let _ = done.send(span.in_scope(|| job(&inner)));
+            let started = std::time::Instant::now();
+            let output = span.in_scope(|| job(&inner));
+            let observer = inner.observer.lock().unwrap_or_else(PoisonError::into_inner).clone();
+            if let Some(observer) = observer {
+                observer(started.elapsed());
+            }
+            let _ = done.send(output);
         });
         self.inner.jobs.send(work).map_err(|_| HashError::Internal("hashing threads stopped".into()))?;
         result.await.map_err(|_| HashError::Internal("hashing job dropped".into()))

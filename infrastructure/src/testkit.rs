@@ -50,7 +50,8 @@ use time::OffsetDateTime;
 
 use crate::{
     Argon2Hasher, Argon2Settings, FixedClock, HmacRefreshTokens, JwtCodec, MemoryAuditLog, MemoryLoginThrottle,
-    MemorySessionStore, MemoryUserStore, SigningKey, UuidV7Ids, jwt_codec::KeyError, refresh_tokens::KeyTooShort,
+    MemorySessionStore, MemoryUserStore, PrometheusMetrics, SigningKey, UuidV7Ids, jwt_codec::KeyError,
+    refresh_tokens::KeyTooShort,
 };
 
 /// The in-memory adapter set, generic over the clock (a [`FixedClock`]
@@ -68,6 +69,7 @@ impl<C: Clock> Adapters for InMemory<C> {
     type Ids = UuidV7Ids;
     type Throttle = MemoryLoginThrottle;
     type Audit = MemoryAuditLog;
+    type Metrics = PrometheusMetrics;
 }
 
 /// Why [`InMemoryBuilder::build`] failed.
@@ -89,6 +91,7 @@ pub struct InMemoryBuilder<C = FixedClock> {
     users: MemoryUserStore,
     sessions: MemorySessionStore,
     audit: MemoryAuditLog,
+    metrics: PrometheusMetrics,
     clock: C,
     policy: TokenPolicy,
     argon2: Argon2Settings,
@@ -111,6 +114,7 @@ impl InMemoryBuilder<FixedClock> {
             users: MemoryUserStore::with_audit(audit.clone()),
             sessions: MemorySessionStore::with_audit(audit.clone()),
             audit,
+            metrics: PrometheusMetrics::new(),
             clock: FixedClock::new(OffsetDateTime::now_utc()),
             policy: TokenPolicy::default(),
             argon2: Argon2Settings::insecure_fast_for_tests(),
@@ -134,6 +138,7 @@ impl<C: Clock> InMemoryBuilder<C> {
             users: self.users,
             sessions: self.sessions,
             audit: self.audit,
+            metrics: self.metrics,
             clock,
             policy: self.policy,
             argon2: self.argon2,
@@ -189,6 +194,13 @@ impl<C: Clock> InMemoryBuilder<C> {
         self
     }
 
+    /// The metrics sink (default: a fresh Prometheus registry of its own).
+    #[must_use]
+    pub fn metrics(mut self, metrics: PrometheusMetrics) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
     /// The application.
     ///
     /// # Errors
@@ -209,16 +221,19 @@ impl<C: Clock> InMemoryBuilder<C> {
                 HmacRefreshTokens::new(&key)?
             }
         };
+        let hasher = Argon2Hasher::new(self.argon2)?;
+        self.metrics.watch_hasher(&hasher);
         Ok(Gatehouse::new(Parts {
             users: self.users,
             sessions: self.sessions,
-            hasher: Argon2Hasher::new(self.argon2)?,
+            hasher,
             tokens,
             refresh,
             clock: self.clock,
             ids: UuidV7Ids,
             throttle: self.throttle,
             audit: self.audit,
+            metrics: self.metrics,
             policy: self.policy,
         }))
     }

@@ -4,6 +4,7 @@ pub mod admin;
 pub mod auth;
 pub mod health;
 pub mod jwks;
+pub mod metrics;
 pub mod sessions;
 
 use actix_web::{HttpRequest, web};

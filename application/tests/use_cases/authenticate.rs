@@ -70,7 +70,9 @@ async fn a_token_whose_session_was_revoked_is_revoked_at_once() {
     let pair = login(&app, "alice").await;
     let other = login(&app, "alice").await;
 
-    app.revoke(RevokeScope::Session(pair.session_id)).await.unwrap();
+    app.revoke(RevokeScope::Session(pair.session_id), gatehouse_application::ports::RevocationReason::Admin)
+        .await
+        .unwrap();
 
     assert_refused!(app.authenticate(&pair.access_token), Revoked);
     assert!(app.authenticate(&other.access_token).is_ok(), "other sessions are unaffected");

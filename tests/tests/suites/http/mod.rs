@@ -7,6 +7,7 @@ mod cors;
 mod errors;
 mod headers;
 mod instances;
+mod metrics;
 mod operations;
 mod overload;
 mod sessions;

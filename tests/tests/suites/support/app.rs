@@ -61,9 +61,12 @@ pub struct TestApp {
     pub kid: String,
     /// The folder holding key files (shared by every instance of a test).
     pub dir: Arc<TempDir>,
+    /// With `metrics.listen`: the metrics listener's base URL.
+    pub metrics_base: Option<String>,
     running: Running,
     shared: Shared,
     handle: ServerHandle,
+    metrics_handle: Option<ServerHandle>,
     background: JoinHandle<()>,
 }
 
@@ -187,6 +190,10 @@ impl TestApp {
         };
         let handle = started.handle.clone();
         tokio::spawn(started.server);
+        let metrics_base = started.metrics.map(|(addr, handle, server)| {
+            tokio::spawn(server);
+            (format!("http://{addr}"), handle)
+        });
         let kid = match &running {
             Running::Memory(app) => app.parts().tokens.kid().to_owned(),
             Running::Sql(app) => app.parts().tokens.kid().to_owned(),
@@ -205,9 +212,11 @@ impl TestApp {
             signing_key,
             kid,
             dir,
+            metrics_base: metrics_base.as_ref().map(|(base, _)| base.clone()),
             running,
             shared,
             handle,
+            metrics_handle: metrics_base.map(|(_, handle)| handle),
             background,
         }
     }
@@ -232,8 +241,12 @@ impl TestApp {
     /// action would), bypassing HTTP.
     pub async fn revoke_session(&self, id: SessionId) {
         match &self.running {
-            Running::Memory(app) => app.revoke(RevokeScope::Session(id)).await,
-            Running::Sql(app) => app.revoke(RevokeScope::Session(id)).await,
+            Running::Memory(app) => {
+                app.revoke(RevokeScope::Session(id), gatehouse_application::ports::RevocationReason::Admin).await
+            }
+            Running::Sql(app) => {
+                app.revoke(RevokeScope::Session(id), gatehouse_application::ports::RevocationReason::Admin).await
+            }
         }
         .expect("session revoked");
     }
@@ -316,10 +329,16 @@ impl Drop for TestApp {
     fn drop(&mut self) {
         self.background.abort();
         let handle = self.handle.clone();
+        let metrics = self.metrics_handle.clone();
         // Stop accepting and close connections; the runtime may already be
         // shutting down, in which case the server goes with it.
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
-            rt.spawn(async move { handle.stop(false).await });
+            rt.spawn(async move {
+                if let Some(metrics) = metrics {
+                    metrics.stop(false).await;
+                }
+                handle.stop(false).await;
+            });
         }
     }
 }
