@@ -1,5 +1,5 @@
 //! Operations: health probes, the OpenAPI document, the self-hosted docs,
-//! HS256 mode, and a database outage.
+//! HS256 mode, a database outage and recovery, and an exhausted pool.
 
 use std::sync::Arc;
 
@@ -114,15 +114,25 @@ async fn in_hs256_mode_tokens_work_and_the_jwks_is_empty() {
     assert_eq!(jwks, serde_json::json!({"keys": []}));
 }
 
-/// A TCP proxy to the database that can be cut, to simulate an outage.
+/// A TCP proxy to the database that can be cut, to simulate an outage,
+/// and restored on the same address.
 struct Proxy {
     addr: std::net::SocketAddr,
+    upstream: std::net::SocketAddr,
     tasks: JoinSet<()>,
 }
 
 impl Proxy {
     async fn to(upstream: std::net::SocketAddr) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::listen(listener("127.0.0.1:0".parse().unwrap()), upstream)
+    }
+
+    /// Listens on the old address again: the database is back.
+    async fn restore(&mut self) {
+        *self = Self::listen(listener(self.addr), self.upstream);
+    }
+
+    fn listen(listener: TcpListener, upstream: std::net::SocketAddr) -> Self {
         let addr = listener.local_addr().unwrap();
         let mut tasks = JoinSet::new();
         tasks.spawn(async move {
@@ -135,7 +145,7 @@ impl Proxy {
                 });
             }
         });
-        Self { addr, tasks }
+        Self { addr, upstream, tasks }
     }
 
     /// Closes the listener and every open connection.
@@ -146,7 +156,7 @@ impl Proxy {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn when_the_database_is_unreachable_requests_get_503_with_retry_after() {
+async fn when_the_postgres_database_is_unreachable_requests_get_503_then_recover_without_a_restart() {
     let Some(test_db) = db::postgres().await else {
         eprintln!("skipped: {} is not set", db::POSTGRES_URL_VAR);
         return;
@@ -155,7 +165,7 @@ async fn when_the_database_is_unreachable_requests_get_503_with_retry_after() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn when_the_mysql_database_is_unreachable_requests_get_503_with_retry_after() {
+async fn when_the_mysql_database_is_unreachable_requests_get_503_then_recover_without_a_restart() {
     let Some(test_db) = db::mysql().await else {
         eprintln!("skipped: {} is not set", db::MYSQL_URL_VAR);
         return;
@@ -205,7 +215,113 @@ async fn requests_get_503_with_retry_after_when_unreachable(test_db: db::TestDb)
         assert!(!body.to_string().to_lowercase().contains(leak), "{body}");
     }
     assert!(started.elapsed() < std::time::Duration::from_secs(15), "an outage must not hang requests");
+
+    // The database comes back: the same process serves again, no restart.
+    proxy.restore().await;
+    let back = std::time::Instant::now();
+    loop {
+        let res = client.get(format!("{base}/health/ready")).send().await.unwrap();
+        if res.status() == 200 {
+            break;
+        }
+        assert!(
+            back.elapsed() < std::time::Duration::from_secs(30),
+            "still {} after the database came back",
+            res.status()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let res = client
+        .post(format!("{base}/auth/login"))
+        .json(&serde_json::json!({"username": "alice", "password": "correct horse battery staple"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "login after the database came back");
     running.handle.stop(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_postgres_pool_is_exhausted_requests_get_503_in_time() {
+    let Some(test_db) = db::postgres().await else {
+        eprintln!("skipped: {} is not set", db::POSTGRES_URL_VAR);
+        return;
+    };
+    an_exhausted_pool_answers_503_within_the_acquire_timeout(test_db, "LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_mysql_pool_is_exhausted_requests_get_503_in_time() {
+    let Some(test_db) = db::mysql().await else {
+        eprintln!("skipped: {} is not set", db::MYSQL_URL_VAR);
+        return;
+    };
+    an_exhausted_pool_answers_503_within_the_acquire_timeout(test_db, "LOCK TABLES users WRITE").await;
+}
+
+/// A pool of one connection, held by a registration that waits on a table
+/// lock taken from outside: the next request cannot get a connection and
+/// must answer 503 after `acquire_timeout`, not hang; once the lock goes,
+/// everything completes.
+async fn an_exhausted_pool_answers_503_within_the_acquire_timeout(test_db: db::TestDb, lock: &str) {
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    let dir = tempfile::tempdir().unwrap();
+    let settings = settings(dir.path(), &test_db.url, &[]);
+    let acquire = std::time::Duration::from_secs(1);
+    let db = Database::connect(&DatabaseSettings {
+        max_connections: 1,
+        acquire_timeout: acquire,
+        ..DatabaseSettings::new(test_db.url.clone())
+    })
+    .await
+    .unwrap();
+    let app = Arc::new(compose::build(&settings, &db).unwrap());
+    let running = server::start(app, &HttpSettings { port: 0, workers: Some(2), ..HttpSettings::default() }).unwrap();
+    tokio::spawn(running.server);
+    let base = format!("http://{}", running.addr);
+    let client = reqwest::Client::new();
+
+    let outside = sea_orm::Database::connect(test_db.url.as_str()).await.unwrap();
+    let txn = outside.begin().await.unwrap();
+    txn.execute_unprepared(lock).await.unwrap();
+    let blocked = tokio::spawn({
+        let (client, base) = (client.clone(), base.clone());
+        async move {
+            client
+                .post(format!("{base}/auth/register"))
+                .json(&serde_json::json!({"username": "alice", "password": "correct horse battery staple"}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let started = std::time::Instant::now();
+    let res = client.get(format!("{base}/health/ready")).send().await.unwrap();
+    let waited = started.elapsed();
+    assert!(res.headers().contains_key("retry-after"));
+    assert_problem(res, 503, "unavailable").await;
+    assert!(
+        waited >= acquire / 2 && waited < acquire * 10,
+        "answered after {waited:?} with a {acquire:?} acquire timeout"
+    );
+
+    txn.rollback().await.unwrap();
+    let _ = outside.close().await;
+    let status = tokio::time::timeout(std::time::Duration::from_secs(30), blocked).await.unwrap().unwrap();
+    assert!(status == 201 || status == 503, "the blocked registration answered {status}");
+    assert_eq!(client.get(format!("{base}/health/ready")).send().await.unwrap().status(), 200);
+    running.handle.stop(false).await;
+}
+
+/// A listener that may take an address a cut proxy just left.
+fn listener(addr: std::net::SocketAddr) -> TcpListener {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_reuseaddr(true).unwrap();
+    socket.bind(addr).unwrap();
+    socket.listen(128).unwrap()
 }
 
 /// (scheme, host:port, user, database) of a `scheme://user@host:port/db`
