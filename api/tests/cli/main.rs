@@ -337,3 +337,111 @@ fn no_password_token_or_hash_reaches_the_logs_even_at_trace_level() {
         assert!(!text.contains(needle), "a secret ({} characters) appears in the logs", secret.len());
     }
 }
+
+/// `kill -9` while ten refreshes of one session are in flight, then a
+/// restart on the same database and keys: the session still has exactly
+/// one current refresh token, and an older one is reuse.
+fn a_hard_kill_during_concurrent_refreshes_leaves_no_fork(kind: gatehouse_test_support::Kind, var: &str) {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let Some(db) = runtime.block_on(gatehouse_test_support::from_env(kind, var)) else {
+        eprintln!("skipped: {var} is not set");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let env = [("GATEHOUSE__DATABASE__URL", db.url.as_str())];
+    let (mut child, addr, _logs) = serve_collecting_logs(dir.path(), &env);
+    let base = format!("http://{addr}");
+    let http = reqwest::Client::new();
+    let refresh = |token: String| {
+        let (http, base) = (http.clone(), base.clone());
+        async move {
+            http.post(format!("{base}/auth/refresh")).json(&serde_json::json!({"refresh_token": token})).send().await
+        }
+    };
+    let r0: String = runtime.block_on(async {
+        let body = serde_json::json!({"username": "alice", "password": "correct horse battery staple"});
+        assert_eq!(http.post(format!("{base}/auth/register")).json(&body).send().await.unwrap().status(), 201);
+        let pair: serde_json::Value =
+            http.post(format!("{base}/auth/login")).json(&body).send().await.unwrap().json().await.unwrap();
+        pair["refresh_token"].as_str().unwrap().to_owned()
+    });
+    // Ten refreshes at once; the process dies while they run.
+    let answered: Vec<String> = runtime.block_on(async {
+        let inflight: Vec<_> = (0..10).map(|_| tokio::spawn(refresh(r0.clone()))).collect();
+        // Kill as soon as the first answer is back: the others are in flight.
+        for _ in 0..500 {
+            if inflight.iter().any(tokio::task::JoinHandle::is_finished) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        child.kill().unwrap();
+        let mut tokens = Vec::new();
+        for res in inflight {
+            if let Ok(Ok(res)) = res.await
+                && res.status() == 200
+                && let Ok(body) = res.json::<serde_json::Value>().await
+            {
+                tokens.push(body["refresh_token"].as_str().unwrap().to_owned());
+            }
+        }
+        tokens
+    });
+    child.wait().unwrap();
+    eprintln!("{} of 10 refreshes answered before the kill", answered.len());
+    assert!(answered.windows(2).all(|w| w[0] == w[1]), "answers before the kill forked: {answered:?}");
+
+    let (mut child, addr, _logs) = serve_collecting_logs(dir.path(), &env);
+    let base = format!("http://{addr}");
+    let refresh = |token: String| {
+        let (http, base) = (http.clone(), base.clone());
+        async move {
+            let res = http
+                .post(format!("{base}/auth/refresh"))
+                .json(&serde_json::json!({"refresh_token": token}))
+                .send()
+                .await
+                .unwrap();
+            let status = res.status().as_u16();
+            let body: serde_json::Value = res.json().await.unwrap();
+            (status, body["refresh_token"].as_str().map(str::to_owned))
+        }
+    };
+    runtime.block_on(async {
+        // The first token names the session's one current token, whatever
+        // committed before the kill (rotation or grace).
+        let (status, current) = refresh(r0.clone()).await;
+        assert_eq!(status, 200);
+        let current = current.unwrap();
+        if let Some(before) = answered.first() {
+            assert_eq!(*before, current, "a token answered before the kill is the current one");
+        }
+        // It rotates...
+        let (status, next) = refresh(current.clone()).await;
+        assert_eq!(status, 200);
+        let next = next.unwrap();
+        // ...and the first token, two generations back, is now reuse: the
+        // session ends, its newest token with it.
+        assert_eq!(refresh(r0.clone()).await.0, 401);
+        assert_eq!(refresh(next).await.0, 401);
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+    drop(db);
+}
+
+#[test]
+fn a_hard_kill_during_concurrent_refreshes_leaves_no_fork_on_postgres() {
+    a_hard_kill_during_concurrent_refreshes_leaves_no_fork(
+        gatehouse_test_support::Kind::Postgres,
+        "GATEHOUSE_TEST_POSTGRES_URL",
+    );
+}
+
+#[test]
+fn a_hard_kill_during_concurrent_refreshes_leaves_no_fork_on_mysql() {
+    a_hard_kill_during_concurrent_refreshes_leaves_no_fork(
+        gatehouse_test_support::Kind::Mysql,
+        "GATEHOUSE_TEST_MYSQL_URL",
+    );
+}
