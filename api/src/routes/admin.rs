@@ -153,7 +153,7 @@ fn user_id(raw: &str) -> Result<UserId, ApiError> {
 /// no duplicates or gaps while users are added).
 #[utoipa::path(get, path = "/admin/users", tag = "administration", security(("bearer" = [])),
     params(
-        ("limit" = Option<u32>, Query, description = "1 to 200, default 50"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 200, description = "1 to 200, default 50"),
         ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
     ),
     responses(
@@ -291,7 +291,7 @@ fn audit_params(query: &str) -> Result<(Option<u64>, u32, Option<UserId>), ApiEr
 /// subject.
 #[utoipa::path(get, path = "/admin/audit", tag = "administration", security(("bearer" = [])),
     params(
-        ("limit" = Option<u32>, Query, description = "1 to 200, default 50"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 200, description = "1 to 200, default 50"),
         ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
         ("user_id" = Option<String>, Query, description = "Only events whose actor or subject is this user"),
     ),
