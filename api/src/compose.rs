@@ -71,6 +71,7 @@ pub fn http_settings(settings: &Settings) -> Result<HttpSettings, SettingsError>
             None => None,
         },
         metrics_token: settings.metrics.token.clone(),
+        metrics_enabled: settings.metrics.enabled,
     })
 }
 

@@ -43,6 +43,8 @@ pub struct HttpSettings {
     pub metrics_listen: Option<SocketAddr>,
     /// The bearer token a scrape needs, if any.
     pub metrics_token: Option<secrecy::SecretString>,
+    /// `false`: no `/metrics` and no per-request recording.
+    pub metrics_enabled: bool,
 }
 
 impl Default for HttpSettings {
@@ -57,6 +59,7 @@ impl Default for HttpSettings {
             cors_allowed_origins: CorsOrigins::default(),
             metrics_listen: None,
             metrics_token: None,
+            metrics_enabled: true,
         }
     }
 }
@@ -147,10 +150,11 @@ pub fn start<A: Adapters>(app: Arc<Gatehouse<A>>, http: &HttpSettings) -> std::i
     let allow = web::Data::new(AllowTable::from_openapi(&ApiDoc::openapi()));
     let origins = web::Data::new(http.cors_allowed_origins.clone());
     let token = web::Data::new(routes::metrics::MetricsToken(http.metrics_token.clone()));
-    let metrics_here = http.metrics_listen.is_none();
+    let metrics_here = http.metrics_enabled && http.metrics_listen.is_none();
+    let recording = web::Data::new(Recording(http.metrics_enabled));
     let metrics = match http.metrics_listen {
-        Some(listen) => Some(start_metrics::<A>(app.clone(), token.clone(), listen)?),
-        None => None,
+        Some(listen) if http.metrics_enabled => Some(start_metrics::<A>(app.clone(), token.clone(), listen)?),
+        _ => None,
     };
     let mut server = HttpServer::new(move || {
         App::new()
@@ -160,6 +164,7 @@ pub fn start<A: Adapters>(app: Arc<Gatehouse<A>>, http: &HttpSettings) -> std::i
             .app_data(allow.clone())
             .app_data(origins.clone())
             .app_data(token.clone())
+            .app_data(recording.clone())
             .app_data(extract::payload_config(limit))
             .configure(configure_api::<A>)
             .configure(|cfg| {
@@ -183,6 +188,10 @@ pub fn start<A: Adapters>(app: Arc<Gatehouse<A>>, http: &HttpSettings) -> std::i
     let server = server.run();
     Ok(RunningServer { addr, handle: server.handle(), server, metrics })
 }
+
+/// Whether each answer is recorded in the metrics (`metrics.enabled`).
+#[derive(Debug, Clone, Copy)]
+struct Recording(bool);
 
 /// The listener of `metrics.listen`: `/metrics` and nothing else.
 fn start_metrics<A: Adapters>(
@@ -324,7 +333,8 @@ async fn request_span<A: Adapters>(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let app = req.app_data::<web::Data<Gatehouse<A>>>().cloned();
+    let recording = req.app_data::<web::Data<Recording>>().is_none_or(|r| r.0);
+    let app = req.app_data::<web::Data<Gatehouse<A>>>().cloned().filter(|_| recording);
     let id = client_request_id(&req).unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
     let method = req.method().clone();
     // Only the id and the method: the raw path may carry ids a client

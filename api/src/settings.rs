@@ -34,8 +34,12 @@ pub struct Settings {
 }
 
 /// Where `/metrics` is served, and who may scrape it.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct MetricsSettings {
+    /// `false` turns metrics off: no `/metrics`, nothing recorded per
+    /// request.
+    #[serde(default = "enabled")]
+    pub enabled: bool,
     /// `host:port` of a listener that serves only `/metrics`; unset: the
     /// main listener serves it.
     pub listen: Option<String>,
@@ -302,6 +306,16 @@ impl Settings {
             return Err(SettingsError::new("log.format", "must be text or json"));
         }
         Ok(())
+    }
+}
+
+fn enabled() -> bool {
+    true
+}
+
+impl Default for MetricsSettings {
+    fn default() -> Self {
+        Self { enabled: true, listen: None, token: None }
     }
 }
 

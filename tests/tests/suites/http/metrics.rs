@@ -11,6 +11,7 @@ http_tests!(
     counts_follow_logins_refreshes_and_revocations_by_route_pattern,
     a_scrape_token_is_required_when_set,
     a_metrics_listener_of_its_own_takes_metrics_off_the_main_one,
+    metrics_can_be_turned_off,
 );
 
 async fn scrape(app: &TestApp) -> String {
@@ -103,4 +104,10 @@ async fn a_metrics_listener_of_its_own_takes_metrics_off_the_main_one(app: TestA
     assert!(res.text().await.unwrap().contains("gatehouse_logins_total"));
     let other = app.client.get(format!("{base}/auth/protected")).send().await.unwrap();
     assert_eq!(other.status(), 404, "the metrics listener serves nothing else");
+}
+
+async fn metrics_can_be_turned_off(app: TestApp) {
+    let app = app.another_instance(|s| s.metrics.enabled = false).await;
+    assert_eq!(app.get("/health/live", None).await.status(), 200);
+    assert_problem(app.get("/metrics", None).await, 404, "not_found").await;
 }
