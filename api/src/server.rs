@@ -206,6 +206,8 @@ fn start_metrics<A: Adapters>(
             .configure(routes::metrics::configure::<A>)
             .default_service(web::to(not_found))
             .wrap(ErrorHandlers::new().default_handler(error::problem_for_framework_errors))
+            .wrap(from_fn(response_headers))
+            .wrap(from_fn(request_span::<A>))
     })
     .disable_signals()
     .workers(1)
