@@ -13,9 +13,11 @@
 //! ```
 //!
 //! Permissions are decided once, in the application: a requirement only
-//! asks it for its proof ([`Principal::into_admin`] makes the
-//! [`AdminPrincipal`] that the admin use cases demand), so no handler and no
-//! use case repeats the check.
+//! asks it for its proof ([`Gatehouse::authorize_admin`] makes the
+//! [`AdminPrincipal`] that the admin use cases demand,
+//! [`Gatehouse::require_recent`] the [`RecentPrincipal`] of routes that
+//! change how an account signs in), so no handler and no use case repeats
+//! the check.
 
 use std::{
     future::{Ready, ready},
@@ -24,7 +26,7 @@ use std::{
 };
 
 use actix_web::{FromRequest, HttpMessage, HttpRequest, dev::Payload, web};
-use gatehouse_application::{Adapters, AdminPrincipal, Gatehouse, Principal};
+use gatehouse_application::{Adapters, AdminPrincipal, Gatehouse, Principal, RecentPrincipal};
 
 use crate::{error::ApiError, extract::bearer_token, routes::client_address};
 
@@ -34,12 +36,13 @@ pub trait Requirement: 'static {
     /// What the handler receives.
     type Proof;
 
-    /// Checks `principal` (the request is there for requirements that
-    /// depend on settings) and makes the proof.
+    /// Checks `principal` against the application's rules (the request is
+    /// there for requirements that depend on it) and makes the proof.
     ///
     /// # Errors
     /// The 403 answer when the principal falls short.
-    fn check(principal: Principal, req: &HttpRequest) -> Result<Self::Proof, ApiError>;
+    fn check<A: Adapters>(app: &Gatehouse<A>, principal: Principal, req: &HttpRequest)
+    -> Result<Self::Proof, ApiError>;
 }
 
 /// Any valid session: a signed-in user.
@@ -49,8 +52,24 @@ pub struct Session;
 impl Requirement for Session {
     type Proof = Principal;
 
-    fn check(principal: Principal, _: &HttpRequest) -> Result<Principal, ApiError> {
+    fn check<A: Adapters>(_: &Gatehouse<A>, principal: Principal, _: &HttpRequest) -> Result<Principal, ApiError> {
         Ok(principal)
+    }
+}
+
+/// A signed-in user whose sign-in is recent (`security.reauth_max_age_seconds`).
+#[derive(Debug)]
+pub struct RecentSignIn;
+
+impl Requirement for RecentSignIn {
+    type Proof = RecentPrincipal;
+
+    fn check<A: Adapters>(
+        app: &Gatehouse<A>,
+        principal: Principal,
+        _: &HttpRequest,
+    ) -> Result<RecentPrincipal, ApiError> {
+        Ok(app.require_recent(principal)?)
     }
 }
 
@@ -61,8 +80,12 @@ pub struct AdminRole;
 impl Requirement for AdminRole {
     type Proof = AdminPrincipal;
 
-    fn check(principal: Principal, _: &HttpRequest) -> Result<AdminPrincipal, ApiError> {
-        Ok(principal.into_admin()?)
+    fn check<A: Adapters>(
+        app: &Gatehouse<A>,
+        principal: Principal,
+        _: &HttpRequest,
+    ) -> Result<AdminPrincipal, ApiError> {
+        Ok(app.authorize_admin(principal)?)
     }
 }
 
@@ -74,8 +97,10 @@ pub struct Auth<A, R: Requirement> {
 
 /// Any signed-in user.
 pub type Authenticated<A> = Auth<A, Session>;
-/// A signed-in admin.
+/// A signed-in admin (with a second factor under `mfa.required_for_admin`).
 pub type Admin<A> = Auth<A, AdminRole>;
+/// A user who signed in recently.
+pub type Recent<A> = Auth<A, RecentSignIn>;
 
 impl<A, R: Requirement> Deref for Auth<A, R> {
     type Target = R::Proof;
@@ -101,18 +126,22 @@ impl<A: Adapters, R: Requirement> FromRequest for Auth<A, R> {
     /// Runs at once, before any body is read: a missing or bad token is the
     /// answer even when the body is bad too.
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(authenticate::<A>(req).and_then(|principal| {
+        ready(app::<A>(req).and_then(|app| {
+            let principal = authenticate(app, req)?;
             // Body readers that depend on who asks find the principal here.
             req.extensions_mut().insert(principal.clone());
-            R::check(principal, req).map(|proof| Self { proof, _app: PhantomData })
+            R::check(app, principal, req).map(|proof| Self { proof, _app: PhantomData })
         }))
     }
 }
 
-fn authenticate<A: Adapters>(req: &HttpRequest) -> Result<Principal, ApiError> {
-    let app = req
-        .app_data::<web::Data<Gatehouse<A>>>()
-        .ok_or_else(|| ApiError::Internal("the application is not registered with the server".into()))?;
+fn app<A: Adapters>(req: &HttpRequest) -> Result<&Gatehouse<A>, ApiError> {
+    req.app_data::<web::Data<Gatehouse<A>>>()
+        .map(|data| data.get_ref())
+        .ok_or_else(|| ApiError::Internal("the application is not registered with the server".into()))
+}
+
+fn authenticate<A: Adapters>(app: &Gatehouse<A>, req: &HttpRequest) -> Result<Principal, ApiError> {
     let token = bearer_token(req)?;
     let mut principal = app.authenticate(token)?;
     principal.client = client_address(req);

@@ -2,11 +2,11 @@
 //! adapters (sea-orm, argon2id, jsonwebtoken, the system clock).
 
 use gatehouse_application::{Adapters, Gatehouse, Parts};
-use gatehouse_domain::TokenPolicy;
+use gatehouse_domain::{SecurityPolicy, TokenPolicy};
 use gatehouse_infrastructure::{
-    Argon2Hasher, Argon2Settings, Database, HmacRefreshTokens, JwtCodec, KeyState, PrometheusMetrics, SeaOrmAuditLog,
-    SeaOrmLoginThrottle, SeaOrmSessionStore, SeaOrmUserStore, SigningKey, SystemClock, UuidV7Ids, key_file,
-    sea_orm::DatabaseSettings,
+    Argon2Hasher, Argon2Settings, AwsLcFactorCrypto, Database, HmacRefreshTokens, JwtCodec, KeyState,
+    PrometheusMetrics, SeaOrmAuditLog, SeaOrmLoginThrottle, SeaOrmMfaStore, SeaOrmSessionStore, SeaOrmUserStore,
+    SigningKey, SystemClock, UuidV7Ids, key_file, sea_orm::DatabaseSettings,
 };
 use secrecy::ExposeSecret;
 use time::Duration;
@@ -33,6 +33,8 @@ impl Adapters for Production {
     type Throttle = SeaOrmLoginThrottle;
     type Audit = SeaOrmAuditLog;
     type Metrics = PrometheusMetrics;
+    type Mfa = SeaOrmMfaStore;
+    type Crypto = AwsLcFactorCrypto;
 }
 
 /// The token policy the settings describe.
@@ -104,7 +106,47 @@ pub fn check(settings: &Settings) -> Result<(), SettingsError> {
         key_file::load_or_create_secret(refresh, false)
             .map_err(|e| SettingsError::new("jwt.refresh_secret_file", e.to_string()))?;
     }
+    let mfa_key = &settings.mfa.encryption_key_file;
+    if mfa_key.exists() || production {
+        key_file::load_or_create_secret(mfa_key, false)
+            .map_err(|e| SettingsError::new("mfa.encryption_key_file", e.to_string()))?;
+    }
+    for previous in &settings.mfa.previous_encryption_key_files {
+        key_file::load_or_create_secret(previous, false)
+            .map_err(|e| SettingsError::new("mfa.previous_encryption_key_files", e.to_string()))?;
+    }
     Ok(())
+}
+
+/// The key TOTP secrets are sealed with: `mfa.encryption_key_file`
+/// (generated outside production), plus the rotated-out keys that still
+/// open what they sealed.
+///
+/// # Errors
+/// [`SettingsError`] for `mfa.encryption_key_file` or
+/// `mfa.previous_encryption_key_files`.
+pub fn factor_crypto(settings: &Settings) -> Result<AwsLcFactorCrypto, SettingsError> {
+    let current = key_file::load_or_create_secret(&settings.mfa.encryption_key_file, !settings.is_production())
+        .map_err(|e| SettingsError::new("mfa.encryption_key_file", e.to_string()))?;
+    let mut previous = Vec::new();
+    for file in &settings.mfa.previous_encryption_key_files {
+        previous.push(
+            key_file::load_or_create_secret(file, false)
+                .map_err(|e| SettingsError::new("mfa.previous_encryption_key_files", e.to_string()))?,
+        );
+    }
+    let previous: Vec<&[u8]> = previous.iter().map(Vec::as_slice).collect();
+    AwsLcFactorCrypto::new(&current, &previous)
+        .map_err(|e| SettingsError::new("mfa.encryption_key_file", e.to_string()))
+}
+
+/// Recent authentication and the admin MFA rule.
+pub fn security_policy(settings: &Settings) -> SecurityPolicy {
+    SecurityPolicy {
+        reauth_max_age: Duration::seconds(settings.security.reauth_max_age_seconds),
+        mfa_required_for_admin: settings.mfa.required_for_admin,
+        totp_issuer: settings.mfa.totp_issuer.clone(),
+    }
 }
 
 /// The argon2id settings the password section describes.
@@ -207,6 +249,9 @@ pub fn build(settings: &Settings, db: &Database) -> Result<Gatehouse<Production>
             .throttle(settings.rate_limit.login_failures, Duration::seconds(settings.rate_limit.window_seconds)),
         audit: db.audit(),
         metrics,
+        mfa: db.mfa(),
+        crypto: factor_crypto(settings)?,
         policy: token_policy(settings),
+        security: security_policy(settings),
     }))
 }

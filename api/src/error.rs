@@ -13,7 +13,8 @@ use actix_web::{
     middleware::ErrorHandlerResponse,
 };
 use gatehouse_application::{
-    AdminError, AuthError, ChangePasswordError, CreateUserError, LoginError, RefreshError, RevokeSessionError,
+    AdminError, AuthError, ChangePasswordError, CreateUserError, LoginError, MfaError, RefreshError,
+    RevokeSessionError,
     ports::{HashError, StoreError},
 };
 use serde::Serialize;
@@ -78,6 +79,14 @@ pub enum ApiError {
     UnsupportedMediaType,
     #[error("Too many failed attempts; try again later.")]
     TooManyRequests { retry_after_secs: u64 },
+    #[error("The second-step token is unknown, expired, already used or has seen too many wrong codes; log in again.")]
+    InvalidMfaToken,
+    #[error("This needs a session signed in with a second factor.")]
+    MfaRequired,
+    #[error("This needs a recent sign-in; log in again.")]
+    ReauthenticationRequired,
+    #[error("TOTP is already enabled for this account.")]
+    MfaAlreadyEnabled,
     #[error("The service cannot reach its database; try again shortly.")]
     Unavailable(String),
     #[error("The service is busy checking passwords; try again shortly.")]
@@ -128,6 +137,10 @@ impl ApiError {
             Self::PayloadTooLarge => "payload_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::TooManyRequests { .. } => "too_many_requests",
+            Self::InvalidMfaToken => "invalid_mfa_token",
+            Self::MfaRequired => "mfa_required",
+            Self::ReauthenticationRequired => "reauthentication_required",
+            Self::MfaAlreadyEnabled => "mfa_already_enabled",
             Self::Unavailable(_) => "unavailable",
             Self::Overloaded => "overloaded",
             Self::Internal(_) => "internal_error",
@@ -166,11 +179,14 @@ impl ResponseError for ApiError {
             | Self::TokenExpired
             | Self::TokenRevoked
             | Self::InvalidCredentials
-            | Self::InvalidRefreshToken => StatusCode::UNAUTHORIZED,
-            Self::InsufficientRole | Self::AccountDisabled => StatusCode::FORBIDDEN,
+            | Self::InvalidRefreshToken
+            | Self::InvalidMfaToken => StatusCode::UNAUTHORIZED,
+            Self::InsufficientRole | Self::AccountDisabled | Self::MfaRequired | Self::ReauthenticationRequired => {
+                StatusCode::FORBIDDEN
+            }
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::UsernameTaken | Self::LastAdmin => StatusCode::CONFLICT,
+            Self::UsernameTaken | Self::LastAdmin | Self::MfaAlreadyEnabled => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -250,6 +266,7 @@ impl From<LoginError> for ApiError {
             LoginError::Throttled { retry_after } => {
                 Self::TooManyRequests { retry_after_secs: retry_after_secs(retry_after) }
             }
+            LoginError::InvalidMfaToken => Self::InvalidMfaToken,
             LoginError::Store(e) => e.into(),
             LoginError::Hash(e) => e.into(),
             LoginError::Token(e) => Self::Internal(e.to_string()),
@@ -311,7 +328,24 @@ impl From<AuthError> for ApiError {
             AuthError::Expired => Self::TokenExpired,
             AuthError::Revoked => Self::TokenRevoked,
             AuthError::Forbidden => Self::InsufficientRole,
+            AuthError::MfaRequired => Self::MfaRequired,
+            AuthError::ReauthenticationRequired => Self::ReauthenticationRequired,
             AuthError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<MfaError> for ApiError {
+    fn from(e: MfaError) -> Self {
+        match e {
+            MfaError::NotFound => Self::NotFound,
+            MfaError::AlreadyEnabled => Self::MfaAlreadyEnabled,
+            MfaError::InvalidCode => Self::Validation(vec![FieldError::new(
+                "code",
+                "invalid_code",
+                "The code does not match; check the authenticator's clock and try the current code.",
+            )]),
+            MfaError::Store(e) => e.into(),
         }
     }
 }

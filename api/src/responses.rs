@@ -27,7 +27,9 @@ pub struct InvalidCredentials(pub Problem);
 #[response(content_type = "application/problem+json", headers(("WWW-Authenticate" = String)))]
 pub struct InvalidRefreshToken(pub Problem);
 
-/// `insufficient_role`: signed in, but the role does not allow this.
+/// `insufficient_role`: signed in, but the role does not allow this; or,
+/// under `mfa.required_for_admin`, `mfa_required`: an admin whose session
+/// was signed in without a second factor.
 #[derive(ToResponse)]
 #[response(content_type = "application/problem+json")]
 pub struct Forbidden(pub Problem);
@@ -73,3 +75,21 @@ pub struct TooManyRequests(pub Problem);
 #[derive(ToResponse)]
 #[response(content_type = "application/problem+json", headers(("Retry-After" = u64)))]
 pub struct Unavailable(pub Problem);
+
+/// `reauthentication_required`: the session's sign-in is older than
+/// `security.reauth_max_age_seconds`; log in again.
+#[derive(ToResponse)]
+#[response(content_type = "application/problem+json")]
+pub struct ReauthenticationRequired(pub Problem);
+
+/// `mfa_already_enabled`: TOTP is on already.
+#[derive(ToResponse)]
+#[response(content_type = "application/problem+json")]
+pub struct MfaAlreadyEnabled(pub Problem);
+
+/// `invalid_credentials` (a wrong code, a used recovery code, a TOTP code
+/// already accepted) or `invalid_mfa_token` (unknown, expired, spent, or
+/// five wrong codes).
+#[derive(ToResponse)]
+#[response(content_type = "application/problem+json", headers(("WWW-Authenticate" = String)))]
+pub struct SecondFactorRefused(pub Problem);

@@ -83,6 +83,8 @@ pub struct RunningServer {
         routes::sessions::refresh, routes::sessions::logout, routes::sessions::list, routes::sessions::revoke,
         routes::sessions::change_password,
         routes::admin::list, routes::admin::get, routes::admin::change, routes::admin::delete, routes::admin::audit,
+        routes::mfa::login_mfa, routes::mfa::status, routes::mfa::start_totp, routes::mfa::confirm_totp,
+        routes::mfa::disable_totp, routes::mfa::regenerate, routes::mfa::reset,
         routes::jwks::jwks, routes::health::live, routes::health::ready, routes::metrics::metrics,
     ),
     components(
@@ -92,12 +94,14 @@ pub struct RunningServer {
             responses::InvalidRefreshToken, responses::Forbidden, responses::AccountDisabled, responses::NotFound,
             responses::UsernameTaken, responses::LastAdmin, responses::PayloadTooLarge,
             responses::UnsupportedMediaType, responses::TooManyRequests, responses::Unavailable,
+            responses::ReauthenticationRequired, responses::MfaAlreadyEnabled, responses::SecondFactorRefused,
         ),
     ),
     modifiers(&BearerAuth),
     tags(
         (name = "accounts", description = "Register and log in"),
         (name = "signed-in user", description = "Routes that need an access token"),
+        (name = "second factors", description = "TOTP and recovery codes of the signed-in user"),
         (name = "sessions", description = "Refresh, log out, list and revoke sessions, change the password"),
         (name = "administration", description = "User management (role `admin`)"),
         (name = "operations", description = "Health probes and public keys"),
@@ -126,6 +130,7 @@ pub fn configure<A: Adapters>(cfg: &mut web::ServiceConfig) {
 /// Every route but `/metrics`.
 fn configure_api<A: Adapters>(cfg: &mut web::ServiceConfig) {
     routes::auth::configure::<A>(cfg);
+    routes::mfa::configure::<A>(cfg);
     routes::sessions::configure::<A>(cfg);
     routes::admin::configure::<A>(cfg);
     routes::jwks::configure::<A>(cfg);
@@ -248,6 +253,9 @@ pub async fn run_background<A: Adapters>(app: Arc<Gatehouse<A>>, poll: Duration,
                 }
                 if let Err(e) = app.purge_throttle().await {
                     tracing::warn!(error = %e, "purging closed login-throttle windows failed; will retry");
+                }
+                if let Err(e) = app.purge_mfa().await {
+                    tracing::warn!(error = %e, "purging expired MFA challenges failed; will retry");
                 }
             }
         }

@@ -31,6 +31,52 @@ pub struct Settings {
     pub log: LogSettings,
     #[serde(default)]
     pub metrics: MetricsSettings,
+    #[serde(default)]
+    pub security: SecuritySettings,
+    #[serde(default)]
+    pub mfa: MfaSettings,
+}
+
+/// Recent authentication.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct SecuritySettings {
+    /// How long after a sign-in the routes that change how an account
+    /// signs in still accept its session.
+    pub reauth_max_age_seconds: i64,
+}
+
+impl Default for SecuritySettings {
+    fn default() -> Self {
+        Self { reauth_max_age_seconds: 900 }
+    }
+}
+
+/// Second factors.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct MfaSettings {
+    /// `true`: `/admin/*` and `/auth/admin` need a session signed in with
+    /// a second factor.
+    pub required_for_admin: bool,
+    /// The AES-256-GCM key TOTP secrets are sealed with (base64 of 32+
+    /// random bytes); created on first start outside production.
+    pub encryption_key_file: PathBuf,
+    /// Key files that sealed values may still name after a rotation; they
+    /// open, never seal.
+    #[serde(default)]
+    pub previous_encryption_key_files: Vec<PathBuf>,
+    /// The issuer authenticator apps show next to the account name.
+    pub totp_issuer: String,
+}
+
+impl Default for MfaSettings {
+    fn default() -> Self {
+        Self {
+            required_for_admin: false,
+            encryption_key_file: PathBuf::from("data/mfa.key"),
+            previous_encryption_key_files: Vec::new(),
+            totp_issuer: "Gatehouse".into(),
+        }
+    }
 }
 
 /// Where `/metrics` is served, and who may scrape it.
@@ -301,6 +347,12 @@ impl Settings {
         }
         if self.rate_limit.window_seconds < 0 {
             return Err(SettingsError::new("rate_limit.window_seconds", "must not be negative"));
+        }
+        if !(1..=86_400).contains(&self.security.reauth_max_age_seconds) {
+            return Err(SettingsError::new("security.reauth_max_age_seconds", "must be between 1 and 86400"));
+        }
+        if self.mfa.totp_issuer.is_empty() || self.mfa.totp_issuer.contains(':') {
+            return Err(SettingsError::new("mfa.totp_issuer", "must not be empty or contain ':'"));
         }
         if !matches!(self.log.format.as_str(), "text" | "json" | "pretty") {
             return Err(SettingsError::new("log.format", "must be text or json"));

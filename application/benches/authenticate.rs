@@ -44,7 +44,7 @@ fn main() {
         app.register(Username::parse("bench").expect("name"), password, None).await.expect("register");
         let request =
             LoginRequest { username: "bench".into(), password: SecretString::from("bench password 1"), client: None };
-        app.login(request).await.expect("login").access_token
+        app.login(request).await.expect("login").signed_in().expect("no second factor").access_token
     });
 
     let check_free = per_call("verify + claims (no revocation)", || {

@@ -1,6 +1,9 @@
 //! Authenticate a bearer token, and what an authenticated principal may do.
 
-use gatehouse_domain::{AuditAction, AuditEvent, ClaimsError, Permission, Role, SessionId, User, UserId, Username};
+use gatehouse_domain::{
+    Amr, AuditAction, AuditEvent, ClaimsError, Permission, Role, SessionId, User, UserId, Username,
+};
+use time::OffsetDateTime;
 
 use crate::{
     Adapters, Gatehouse,
@@ -14,6 +17,10 @@ pub struct Principal {
     pub username: Username,
     pub role: Role,
     pub session_id: SessionId,
+    /// When the session's user signed in.
+    pub auth_time: OffsetDateTime,
+    /// How they signed in.
+    pub amr: Amr,
     /// The client's address, for the audit trail; set by the transport.
     pub client: Option<String>,
 }
@@ -32,6 +39,12 @@ pub enum AuthError {
     /// Authenticated, but the role lacks the permission.
     #[error("insufficient role")]
     Forbidden,
+    /// The route needs a session signed in with a second factor.
+    #[error("a second factor is required")]
+    MfaRequired,
+    /// The route needs a sign-in within `security.reauth_max_age`.
+    #[error("a recent sign-in is required")]
+    ReauthenticationRequired,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -71,8 +84,38 @@ impl<A: Adapters> Gatehouse<A> {
             username: claims.username,
             role: claims.role,
             session_id: claims.sid,
+            auth_time: OffsetDateTime::from_unix_timestamp(claims.auth_time).map_err(|_| AuthError::Invalid)?,
+            amr: claims.amr,
             client: None,
         })
+    }
+
+    /// The proof that `principal` signed in recently enough for a
+    /// sensitive change (`security.reauth_max_age`).
+    ///
+    /// # Errors
+    /// [`AuthError::ReauthenticationRequired`] when the sign-in is older.
+    pub fn require_recent(&self, principal: Principal) -> Result<RecentPrincipal, AuthError> {
+        if self.security.is_recent(principal.auth_time, self.clock.now()) {
+            Ok(RecentPrincipal(principal))
+        } else {
+            Err(AuthError::ReauthenticationRequired)
+        }
+    }
+
+    /// The proof that `principal` may administer: a role that grants
+    /// [`Permission::Administer`] and, under `mfa.required_for_admin`, a
+    /// session signed in with a second factor.
+    ///
+    /// # Errors
+    /// [`AuthError::Forbidden`] for the role, then
+    /// [`AuthError::MfaRequired`].
+    pub fn authorize_admin(&self, principal: Principal) -> Result<AdminPrincipal, AuthError> {
+        let admin = principal.into_admin()?;
+        if self.security.mfa_required_for_admin && !admin.0.amr.is_multi_factor() {
+            return Err(AuthError::MfaRequired);
+        }
+        Ok(admin)
     }
 
     /// The principal's account, as stored now.
@@ -101,20 +144,15 @@ impl Principal {
         if self.role.allows(permission) { Ok(()) } else { Err(AuthError::Forbidden) }
     }
 
-    /// The proof that this principal may administer, which every admin use
-    /// case demands.
-    ///
-    /// # Errors
-    /// [`AuthError::Forbidden`] unless the role grants
-    /// [`Permission::Administer`].
-    pub fn into_admin(self) -> Result<AdminPrincipal, AuthError> {
+    /// The role half of [`Gatehouse::authorize_admin`], which drivers call.
+    fn into_admin(self) -> Result<AdminPrincipal, AuthError> {
         self.require(Permission::Administer)?;
         Ok(AdminPrincipal(self))
     }
 }
 
-/// A principal whose role grants [`Permission::Administer`]. Only
-/// [`Principal::into_admin`] makes one, and the admin use cases take it
+/// A principal whose role grants [`Permission::Administer`] (and who meets
+/// the admin MFA policy). Only [`Gatehouse::authorize_admin`] makes one, and the admin use cases take it
 /// instead of a [`Principal`]: the permission is checked once, where the
 /// proof is made, and no admin use case can run without it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,6 +160,18 @@ pub struct AdminPrincipal(Principal);
 
 impl AdminPrincipal {
     /// The admin as a plain principal (actor of audit events, ...).
+    pub fn principal(&self) -> &Principal {
+        &self.0
+    }
+}
+
+/// A principal whose sign-in is recent (within
+/// `security.reauth_max_age`). Only [`Gatehouse::require_recent`] makes
+/// one, and the use cases that change how an account signs in take it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecentPrincipal(Principal);
+
+impl RecentPrincipal {
     pub fn principal(&self) -> &Principal {
         &self.0
     }

@@ -13,6 +13,7 @@ pub mod authenticate;
 pub mod create_user;
 pub mod login;
 pub mod metrics;
+pub mod mfa;
 pub mod password;
 pub mod ports;
 pub mod revocations;
@@ -20,17 +21,18 @@ pub mod sessions;
 
 pub use admin::{AdminError, UserPage};
 pub use audit::AuditPage;
-pub use authenticate::{AdminPrincipal, AuthError, Principal};
+pub use authenticate::{AdminPrincipal, AuthError, Principal, RecentPrincipal};
 pub use create_user::CreateUserError;
-pub use login::{LoginError, LoginRequest, TokenPair};
+pub use login::{LoginError, LoginRequest, LoginStep, MfaPending, SecondFactorProof, SecondFactorRequest, TokenPair};
+pub use mfa::{MfaError, TotpEnrolment};
 pub use password::ChangePasswordError;
 pub use revocations::RevocationList;
 pub use sessions::{LogoutScope, RefreshError, RevokeSessionError, SessionView};
 
-use gatehouse_domain::TokenPolicy;
+use gatehouse_domain::{SecurityPolicy, TokenPolicy};
 use ports::{
-    AuditLog, Clock, IdSource, LoginThrottle, Metrics, PasswordHasher, RefreshTokens, SessionStore, TokenCodec,
-    UserStore,
+    AuditLog, Clock, FactorCrypto, IdSource, LoginThrottle, Metrics, MfaStore, PasswordHasher, RefreshTokens,
+    SessionStore, TokenCodec, UserStore,
 };
 
 /// The set of adapter types an application is built from.
@@ -45,6 +47,8 @@ pub trait Adapters: Send + Sync + 'static {
     type Throttle: LoginThrottle;
     type Audit: AuditLog;
     type Metrics: Metrics;
+    type Mfa: MfaStore;
+    type Crypto: FactorCrypto;
 }
 
 /// What an application is built from: one adapter per port, and the token
@@ -64,7 +68,11 @@ pub struct Parts<A: Adapters> {
     /// transaction.
     pub audit: A::Audit,
     pub metrics: A::Metrics,
+    pub mfa: A::Mfa,
+    pub crypto: A::Crypto,
     pub policy: TokenPolicy,
+    /// Recent authentication and the admin MFA rule.
+    pub security: SecurityPolicy,
 }
 
 /// The application: adapters plus policy. Cheap to share behind an `Arc`.
@@ -85,7 +93,10 @@ pub struct Gatehouse<A: Adapters> {
     throttle: A::Throttle,
     audit: A::Audit,
     metrics: A::Metrics,
+    mfa: A::Mfa,
+    crypto: A::Crypto,
     policy: TokenPolicy,
+    security: SecurityPolicy,
     /// Revoked sessions, kept in memory for the hot path.
     revocations: RevocationList,
 }
@@ -94,7 +105,22 @@ impl<A: Adapters> Gatehouse<A> {
     /// An application over `parts`, with an empty revocation list (load it
     /// with [`Gatehouse::sync_revocations`] before serving).
     pub fn new(parts: Parts<A>) -> Self {
-        let Parts { users, sessions, hasher, tokens, refresh, clock, ids, throttle, audit, metrics, policy } = parts;
+        let Parts {
+            users,
+            sessions,
+            hasher,
+            tokens,
+            refresh,
+            clock,
+            ids,
+            throttle,
+            audit,
+            metrics,
+            mfa,
+            crypto,
+            policy,
+            security,
+        } = parts;
         Self {
             users,
             sessions,
@@ -106,7 +132,10 @@ impl<A: Adapters> Gatehouse<A> {
             throttle,
             audit,
             metrics,
+            mfa,
+            crypto,
             policy,
+            security,
             revocations: RevocationList::default(),
         }
     }
@@ -114,6 +143,11 @@ impl<A: Adapters> Gatehouse<A> {
     /// The token policy (lifetimes, issuer, audience).
     pub fn policy(&self) -> &TokenPolicy {
         &self.policy
+    }
+
+    /// Recent authentication and the admin MFA rule.
+    pub fn security(&self) -> &SecurityPolicy {
+        &self.security
     }
 
     /// The public keys that verify this application's access tokens, for
@@ -156,6 +190,8 @@ pub struct PartsRef<'a, A: Adapters> {
     pub throttle: &'a A::Throttle,
     pub audit: &'a A::Audit,
     pub metrics: &'a A::Metrics,
+    pub mfa: &'a A::Mfa,
+    pub crypto: &'a A::Crypto,
     pub revocations: &'a RevocationList,
 }
 
@@ -174,6 +210,8 @@ impl<A: Adapters> Gatehouse<A> {
             throttle: &self.throttle,
             audit: &self.audit,
             metrics: &self.metrics,
+            mfa: &self.mfa,
+            crypto: &self.crypto,
             revocations: &self.revocations,
         }
     }

@@ -8,8 +8,8 @@
 use std::future::Future;
 
 use gatehouse_domain::{
-    AccessClaims, AuditEvent, PasswordHash, RecordedEvent, Revocation, Role, Session, SessionId, ThrottleKey, User,
-    UserId, Username,
+    AccessClaims, AuditEvent, Digest, Factor, FactorId, MfaChallenge, PasswordHash, PendingTotp, RecordedEvent,
+    Revocation, Role, Sealed, Session, SessionId, ThrottleKey, User, UserId, Username,
 };
 use secrecy::SecretString;
 
@@ -494,3 +494,162 @@ pub enum Admission {
 /// The slots one attempt holds: each key and the window it was taken in.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Slots(pub Vec<(ThrottleKey, OffsetDateTime)>);
+
+/// Why a factor could not be added.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AddFactorError {
+    /// The user already has a factor in that slot (a second TOTP secret, a
+    /// passkey registered twice).
+    #[error("a factor is already registered in that slot")]
+    AlreadyRegistered,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Second factors, recovery codes, TOTP secrets awaiting confirmation, and
+/// the challenges between login's two steps.
+///
+/// Recovery codes and `mfa_token`s are stored only as [`Digest`]s; factor
+/// secrets only sealed.
+pub trait MfaStore: Send + Sync + 'static {
+    /// Stores `pending` as the user's unconfirmed TOTP secret, replacing
+    /// any earlier one.
+    fn put_pending_totp(&self, pending: &PendingTotp) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The user's unconfirmed TOTP secret, if any.
+    fn pending_totp(&self, user: UserId) -> impl Future<Output = Result<Option<PendingTotp>, StoreError>> + Send;
+
+    /// In one transaction: inserts `factor`, deletes the user's pending
+    /// TOTP secret when `factor` is a TOTP factor, replaces the user's
+    /// recovery codes with `recovery_codes` when given, and appends `audit`.
+    ///
+    /// # Errors
+    /// MUST refuse with [`AddFactorError::AlreadyRegistered`], writing
+    /// nothing, when the user has a factor with the same `slot`, also when
+    /// two calls race (a unique index, not a prior read).
+    fn add_factor_audited(
+        &self,
+        factor: &Factor,
+        recovery_codes: Option<&[Digest]>,
+        audit: Option<&AuditEvent>,
+    ) -> impl Future<Output = Result<(), AddFactorError>> + Send;
+
+    /// The user's factors, oldest first.
+    fn factors(&self, user: UserId) -> impl Future<Output = Result<Vec<Factor>, StoreError>> + Send;
+
+    /// Deletes the user's factor `id` and appends `audit`, in one
+    /// transaction; when it was the user's last factor, their recovery
+    /// codes go with it (MFA is off). Returns whether it existed.
+    fn remove_factor_audited(
+        &self,
+        user: UserId,
+        id: FactorId,
+        audit: Option<&AuditEvent>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Records that a TOTP code of `step` was accepted for factor `id` at
+    /// `at`, if and only if no code of this or a later step was accepted
+    /// before.
+    ///
+    /// MUST be atomic (one conditional update): of many concurrent calls
+    /// with the same step, exactly one returns `true`.
+    fn accept_totp_step(
+        &self,
+        id: FactorId,
+        step: u64,
+        at: OffsetDateTime,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// How many unused recovery codes the user has.
+    fn recovery_codes_left(&self, user: UserId) -> impl Future<Output = Result<u32, StoreError>> + Send;
+
+    /// Replaces the user's recovery codes with `codes` and appends `audit`,
+    /// in one transaction, if the user has at least one factor; returns
+    /// `false`, writing nothing, when they have none (MFA is off).
+    fn replace_recovery_codes_audited(
+        &self,
+        user: UserId,
+        codes: &[Digest],
+        audit: Option<&AuditEvent>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Uses up the user's recovery code `code` and appends `audit`, in one
+    /// transaction. MUST be atomic: a code works once, also when presented
+    /// twice at the same moment. Returns whether the code was there.
+    fn use_recovery_code_audited(
+        &self,
+        user: UserId,
+        code: &Digest,
+        audit: Option<&AuditEvent>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Deletes every factor, recovery code, pending secret and challenge of
+    /// the user and appends `audit`, in one transaction.
+    fn reset_audited(
+        &self,
+        user: UserId,
+        audit: Option<&AuditEvent>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Stores a new challenge.
+    fn insert_challenge(&self, challenge: &MfaChallenge) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The challenge whose token has the digest `token_hash`, if stored.
+    fn challenge(&self, token_hash: &Digest) -> impl Future<Output = Result<Option<MfaChallenge>, StoreError>> + Send;
+
+    /// Counts one wrong second factor against the challenge (atomically:
+    /// concurrent failures all count).
+    fn challenge_failed(&self, token_hash: &Digest) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Spends the challenge: deletes it if and only if it is still usable
+    /// at `now` (not expired, fewer than five failures). MUST be atomic: of
+    /// concurrent calls, exactly one returns `true`.
+    fn spend_challenge(
+        &self,
+        token_hash: &Digest,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Deletes challenges that expired before `now` and pending TOTP
+    /// secrets created before `pending_before`; returns how many rows went.
+    fn purge(
+        &self,
+        now: OffsetDateTime,
+        pending_before: OffsetDateTime,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+}
+
+/// Why a sealed secret could not be opened.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SealError {
+    /// It names a key this service does not hold.
+    #[error("sealed with unknown key {0}")]
+    UnknownKey(String),
+    /// It does not open with its key (altered, or sealed for another
+    /// context).
+    #[error("sealed value does not open")]
+    Corrupt,
+}
+
+/// The cryptography second factors need: randomness, digests, the HMAC of
+/// HOTP/TOTP, and sealing secrets at rest with an AEAD key.
+pub trait FactorCrypto: Send + Sync + 'static {
+    /// Fills `buf` from a cryptographically secure generator.
+    fn random(&self, buf: &mut [u8]);
+
+    /// SHA-256 of `data`.
+    fn digest(&self, data: &[u8]) -> Digest;
+
+    /// HMAC-SHA-1 of `message` under `key` (RFC 4226, RFC 6238).
+    fn hmac_sha1(&self, key: &[u8], message: &[u8]) -> [u8; 20];
+
+    /// Seals `plain` with the current key, bound to `context` (who and what
+    /// it belongs to): it opens only with the same context.
+    fn seal(&self, plain: &[u8], context: &[u8]) -> Sealed;
+
+    /// Opens what [`Self::seal`] sealed.
+    ///
+    /// # Errors
+    /// [`SealError`] when the key is unknown or the value does not open.
+    fn open(&self, sealed: &Sealed, context: &[u8]) -> Result<Vec<u8>, SealError>;
+}

@@ -21,7 +21,7 @@ use time::{Duration, OffsetDateTime};
 
 use crate::{
     Adapters, Gatehouse,
-    ports::{Clock, LoginThrottle, SessionStore, StoreError},
+    ports::{Clock, LoginThrottle, MfaStore, SessionStore, StoreError},
 };
 
 /// How far back each poll looks again, beyond the previous poll's start:
@@ -112,6 +112,20 @@ impl<A: Adapters> Gatehouse<A> {
         let purged = self.throttle.purge(self.clock.now()).await?;
         if purged > 0 {
             tracing::debug!(purged, "purged closed login-throttle windows");
+        }
+        Ok(purged)
+    }
+
+    /// Deletes expired MFA challenges and TOTP secrets left unconfirmed
+    /// for a day.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub async fn purge_mfa(&self) -> Result<u64, StoreError> {
+        let now = self.clock.now();
+        let purged = self.mfa.purge(now, now - crate::mfa::PENDING_TOTP_TTL).await?;
+        if purged > 0 {
+            tracing::debug!(purged, "purged expired MFA challenges and unconfirmed TOTP secrets");
         }
         Ok(purged)
     }

@@ -24,6 +24,17 @@ pub enum AuditAction {
     Disable,
     Enable,
     Delete,
+    /// TOTP confirmed and switched on.
+    TotpEnabled,
+    TotpDisabled,
+    PasskeyAdded,
+    PasskeyRemoved,
+    /// A wrong, replayed or unusable second factor at login.
+    MfaFailed,
+    RecoveryCodeUsed,
+    RecoveryCodesRegenerated,
+    /// An admin removed every factor of a user.
+    MfaReset,
 }
 
 /// Whether it succeeded.
@@ -60,7 +71,7 @@ pub struct RecordedEvent {
     pub hash: String,
 }
 
-const ACTIONS: [(AuditAction, &str); 10] = [
+const ACTIONS: [(AuditAction, &str); 18] = [
     (AuditAction::Register, "register"),
     (AuditAction::Login, "login"),
     (AuditAction::Refresh, "refresh"),
@@ -71,6 +82,14 @@ const ACTIONS: [(AuditAction, &str); 10] = [
     (AuditAction::Disable, "disable"),
     (AuditAction::Enable, "enable"),
     (AuditAction::Delete, "delete"),
+    (AuditAction::TotpEnabled, "totp_enabled"),
+    (AuditAction::TotpDisabled, "totp_disabled"),
+    (AuditAction::PasskeyAdded, "passkey_added"),
+    (AuditAction::PasskeyRemoved, "passkey_removed"),
+    (AuditAction::MfaFailed, "mfa_failed"),
+    (AuditAction::RecoveryCodeUsed, "recovery_code_used"),
+    (AuditAction::RecoveryCodesRegenerated, "recovery_codes_regenerated"),
+    (AuditAction::MfaReset, "mfa_reset"),
 ];
 
 impl AuditAction {

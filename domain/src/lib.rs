@@ -6,6 +6,7 @@
 //! ports. That keeps every rule testable with plain unit tests.
 
 pub mod audit;
+pub mod mfa;
 pub mod password;
 pub mod role;
 pub mod session;
@@ -15,6 +16,10 @@ pub mod user;
 pub mod username;
 
 pub use audit::{AuditAction, AuditEvent, AuditOutcome, RecordedEvent};
+pub use mfa::{
+    Amr, AuthMethod, Digest, Factor, FactorId, FactorKind, MfaChallenge, MfaStatus, PendingTotp, RecoveryCode, Sealed,
+    SecondFactorMethod, SecurityPolicy, TotpCode, TotpSecret,
+};
 pub use password::{NewPassword, PasswordHash, PasswordRule};
 pub use role::{Permission, Role, RoleError};
 pub use session::{RefreshDecision, Revocation, Session, SessionId, SessionState};

@@ -5,7 +5,7 @@ use std::fmt;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
-use crate::UserId;
+use crate::{Amr, UserId};
 
 /// A session's identifier; access tokens carry it as the `sid` claim.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -46,6 +46,11 @@ pub struct Session {
     pub last_used_at: OffsetDateTime,
     pub expires_at: OffsetDateTime,
     pub revoked_at: Option<OffsetDateTime>,
+    /// When its user signed in (a refresh does not move it): what "recent
+    /// authentication" is measured from.
+    pub auth_time: OffsetDateTime,
+    /// How its user signed in.
+    pub amr: Amr,
 }
 
 /// Where a session stands at a given instant.
@@ -128,6 +133,8 @@ mod tests {
             last_used_at: start,
             expires_at,
             revoked_at,
+            auth_time: start,
+            amr: Amr::password(),
         }
     }
 

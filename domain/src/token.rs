@@ -7,7 +7,7 @@
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
-use crate::{Role, Session, SessionId, User, UserId, Username};
+use crate::{Amr, Role, Session, SessionId, User, UserId, Username};
 
 /// The claims of a Gatehouse access token. Every field is required.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -25,6 +25,11 @@ pub struct AccessClaims {
     pub sid: SessionId,
     pub role: Role,
     pub username: Username,
+    /// When the user signed in, seconds since the Unix epoch (OIDC
+    /// `auth_time`); kept across refreshes.
+    pub auth_time: i64,
+    /// How the user signed in (RFC 8176); kept across refreshes.
+    pub amr: Amr,
 }
 
 /// Lifetimes, identity and tolerance of the tokens this service issues.
@@ -87,6 +92,8 @@ impl TokenPolicy {
             sid: session.id,
             role: user.role,
             username: user.username.clone(),
+            auth_time: session.auth_time.unix_timestamp(),
+            amr: session.amr.clone(),
         }
     }
 
@@ -159,6 +166,8 @@ mod tests {
             last_used_at: NOW,
             expires_at,
             revoked_at: None,
+            auth_time: NOW - Duration::seconds(120),
+            amr: Amr::password(),
         }
     }
 
@@ -186,6 +195,8 @@ mod tests {
         assert_eq!(c.exp - c.iat, 900);
         assert_eq!(c.nbf, c.iat);
         assert_eq!(c.username.as_str(), "alice");
+        assert_eq!(c.auth_time, NOW.unix_timestamp() - 120, "the sign-in time, not the issue time");
+        assert_eq!(c.amr, Amr::password());
         assert_eq!(policy.check(&c, NOW), Ok(()));
     }
 

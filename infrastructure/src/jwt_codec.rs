@@ -17,7 +17,7 @@ use aws_lc_rs::{
 };
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use gatehouse_application::ports::{PublishedKey, TokenCodec, TokenError};
-use gatehouse_domain::{AccessClaims, SessionId, UserId, Username};
+use gatehouse_domain::{AccessClaims, Amr, SessionId, UserId, Username};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -224,6 +224,8 @@ struct WireClaims {
     sid: Uuid,
     role: String,
     username: String,
+    auth_time: i64,
+    amr: Vec<String>,
 }
 
 impl From<&AccessClaims> for WireClaims {
@@ -239,6 +241,8 @@ impl From<&AccessClaims> for WireClaims {
             sid: c.sid.as_uuid(),
             role: c.role.as_str().into(),
             username: c.username.as_str().into(),
+            auth_time: c.auth_time,
+            amr: c.amr.values().to_vec(),
         }
     }
 }
@@ -262,6 +266,8 @@ impl TryFrom<WireClaims> for AccessClaims {
             sid: SessionId::from_uuid(w.sid),
             role: w.role.parse().map_err(|_| TokenError::Invalid)?,
             username,
+            auth_time: w.auth_time,
+            amr: Amr::from_values(w.amr),
         })
     }
 }

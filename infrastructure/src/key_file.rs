@@ -89,7 +89,7 @@ pub fn load_or_create_secret(path: &Path, create: bool) -> Result<Vec<u8>, KeyFi
             match fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
                 Ok(mut file) => {
                     file.write_all(text.as_bytes()).and_then(|()| file.sync_all()).map_err(io_err)?;
-                    tracing::info!(path = %path.display(), "generated a new refresh token key");
+                    tracing::info!(path = %path.display(), "generated a new secret key file");
                     Ok(secret.to_vec())
                 }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {

@@ -15,6 +15,7 @@
 
 pub mod argon2_hasher;
 pub mod audit_chain;
+pub mod factor_crypto;
 pub mod jwt_codec;
 pub mod key_file;
 pub mod memory;
@@ -26,9 +27,10 @@ pub mod system;
 pub mod testkit;
 
 pub use argon2_hasher::{Argon2Hasher, Argon2Settings};
+pub use factor_crypto::AwsLcFactorCrypto;
 pub use jwt_codec::{JwtCodec, KeyState, SigningKey};
-pub use memory::{MemoryAuditLog, MemoryLoginThrottle, MemorySessionStore, MemoryUserStore};
+pub use memory::{MemoryAuditLog, MemoryLoginThrottle, MemoryMfaStore, MemorySessionStore, MemoryUserStore};
 pub use prometheus_metrics::PrometheusMetrics;
 pub use refresh_tokens::HmacRefreshTokens;
-pub use sea_orm::{Database, SeaOrmAuditLog, SeaOrmLoginThrottle, SeaOrmSessionStore, SeaOrmUserStore};
+pub use sea_orm::{Database, SeaOrmAuditLog, SeaOrmLoginThrottle, SeaOrmMfaStore, SeaOrmSessionStore, SeaOrmUserStore};
 pub use system::{FixedClock, SystemClock, UuidV7Ids};

@@ -9,7 +9,7 @@
 //! policy. Change any of them with the builder's methods.
 //!
 //! ```
-//! use gatehouse_application::LoginRequest;
+//! use gatehouse_application::{LoginRequest, LoginStep};
 //! use gatehouse_domain::{NewPassword, Username};
 //! use gatehouse_infrastructure::testkit::InMemoryBuilder;
 //! use secrecy::SecretString;
@@ -26,7 +26,7 @@
 //!     password: SecretString::from("correct horse battery"),
 //!     client: None,
 //! };
-//! let pair = app.login(login).await.unwrap();
+//! let LoginStep::SignedIn(pair) = app.login(login).await.unwrap() else { panic!("alice has no second factor") };
 //! assert!(app.authenticate(&pair.access_token).is_ok());
 //!
 //! // Time only moves when the test says so.
@@ -45,13 +45,13 @@ use gatehouse_application::{
     Adapters, Gatehouse, Parts,
     ports::{Clock, HashError},
 };
-use gatehouse_domain::TokenPolicy;
+use gatehouse_domain::{SecurityPolicy, TokenPolicy};
 use time::OffsetDateTime;
 
 use crate::{
-    Argon2Hasher, Argon2Settings, FixedClock, HmacRefreshTokens, JwtCodec, MemoryAuditLog, MemoryLoginThrottle,
-    MemorySessionStore, MemoryUserStore, PrometheusMetrics, SigningKey, UuidV7Ids, jwt_codec::KeyError,
-    refresh_tokens::KeyTooShort,
+    Argon2Hasher, Argon2Settings, AwsLcFactorCrypto, FixedClock, HmacRefreshTokens, JwtCodec, MemoryAuditLog,
+    MemoryLoginThrottle, MemoryMfaStore, MemorySessionStore, MemoryUserStore, PrometheusMetrics, SigningKey, UuidV7Ids,
+    jwt_codec::KeyError, refresh_tokens::KeyTooShort,
 };
 
 /// The in-memory adapter set, generic over the clock (a [`FixedClock`]
@@ -70,6 +70,8 @@ impl<C: Clock> Adapters for InMemory<C> {
     type Throttle = MemoryLoginThrottle;
     type Audit = MemoryAuditLog;
     type Metrics = PrometheusMetrics;
+    type Mfa = MemoryMfaStore;
+    type Crypto = AwsLcFactorCrypto;
 }
 
 /// Why [`InMemoryBuilder::build`] failed.
@@ -90,10 +92,13 @@ pub enum BuildError {
 pub struct InMemoryBuilder<C = FixedClock> {
     users: MemoryUserStore,
     sessions: MemorySessionStore,
+    mfa: MemoryMfaStore,
     audit: MemoryAuditLog,
     metrics: PrometheusMetrics,
     clock: C,
     policy: TokenPolicy,
+    security: SecurityPolicy,
+    crypto: Option<AwsLcFactorCrypto>,
     argon2: Argon2Settings,
     throttle: MemoryLoginThrottle,
     tokens: Option<JwtCodec>,
@@ -113,10 +118,13 @@ impl InMemoryBuilder<FixedClock> {
         Self {
             users: MemoryUserStore::with_audit(audit.clone()),
             sessions: MemorySessionStore::with_audit(audit.clone()),
+            mfa: MemoryMfaStore::with_audit(audit.clone()),
             audit,
             metrics: PrometheusMetrics::new(),
             clock: FixedClock::new(OffsetDateTime::now_utc()),
             policy: TokenPolicy::default(),
+            security: SecurityPolicy::default(),
+            crypto: None,
             argon2: Argon2Settings::insecure_fast_for_tests(),
             throttle: MemoryLoginThrottle::disabled(),
             tokens: None,
@@ -137,10 +145,13 @@ impl<C: Clock> InMemoryBuilder<C> {
         InMemoryBuilder {
             users: self.users,
             sessions: self.sessions,
+            mfa: self.mfa,
             audit: self.audit,
             metrics: self.metrics,
             clock,
             policy: self.policy,
+            security: self.security,
+            crypto: self.crypto,
             argon2: self.argon2,
             throttle: self.throttle,
             tokens: self.tokens,
@@ -150,12 +161,38 @@ impl<C: Clock> InMemoryBuilder<C> {
 
     /// Uses these stores and audit log; pass clones of another app's to
     /// build a second instance on the same "database" (the stores should
-    /// append to that log: see `MemoryUserStore::with_audit`).
+    /// append to that log: see `MemoryUserStore::with_audit`). The
+    /// second-factor store becomes a fresh one on that log; share another
+    /// app's with [`Self::mfa`] after this call.
     #[must_use]
     pub fn stores(mut self, users: MemoryUserStore, sessions: MemorySessionStore, audit: MemoryAuditLog) -> Self {
         self.users = users;
         self.sessions = sessions;
+        self.mfa = MemoryMfaStore::with_audit(audit.clone());
         self.audit = audit;
+        self
+    }
+
+    /// Uses this second-factor store (share a clone with another instance,
+    /// together with its [`Self::factor_crypto`]).
+    #[must_use]
+    pub fn mfa(mut self, mfa: MemoryMfaStore) -> Self {
+        self.mfa = mfa;
+        self
+    }
+
+    /// The key TOTP secrets are sealed with (default: a fresh random one).
+    #[must_use]
+    pub fn factor_crypto(mut self, crypto: AwsLcFactorCrypto) -> Self {
+        self.crypto = Some(crypto);
+        self
+    }
+
+    /// Recent authentication and the admin MFA rule (default: the
+    /// contract's 900 s, no MFA required).
+    #[must_use]
+    pub fn security(mut self, security: SecurityPolicy) -> Self {
+        self.security = security;
         self
     }
 
@@ -234,7 +271,10 @@ impl<C: Clock> InMemoryBuilder<C> {
             throttle: self.throttle,
             audit: self.audit,
             metrics: self.metrics,
+            mfa: self.mfa,
+            crypto: self.crypto.unwrap_or_else(AwsLcFactorCrypto::ephemeral),
             policy: self.policy,
+            security: self.security,
         }))
     }
 }

@@ -1,7 +1,7 @@
 //! `/auth`: register, log in, and the signed-in user's routes.
 
 use actix_web::{HttpRequest, HttpResponse, http::header, web};
-use gatehouse_application::{Adapters, LoginRequest, TokenPair};
+use gatehouse_application::{Adapters, LoginRequest, LoginStep, TokenPair};
 use gatehouse_domain::{NewPassword, User, Username};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
@@ -147,10 +147,22 @@ pub async fn register<A: Adapters>(
     Ok(HttpResponse::Created().json(UserBody::from(&user)))
 }
 
-/// Log in: opens a new session and returns an access and a refresh token.
+/// Either answer of a login with the right password.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum LoginBody {
+    /// Signed in.
+    Tokens(TokenBody),
+    /// MFA is on: complete the login with `POST /auth/login/mfa`.
+    SecondFactor(super::mfa::MfaRequiredBody),
+}
+
+/// Log in: opens a new session and returns an access and a refresh token;
+/// for a user with MFA on, returns an `mfa_token` for the second step
+/// instead.
 #[utoipa::path(post, path = "/auth/login", tag = "accounts", request_body = Credentials,
     responses(
-        (status = 200, description = "Logged in; `Cache-Control: no-store`", body = TokenBody),
+        (status = 200, description = "Logged in, or a second factor is due; `Cache-Control: no-store`", body = LoginBody),
         (status = 400, response = BadRequest),
         (status = 401, response = InvalidCredentials),
         (status = 403, response = AccountDisabled),
@@ -165,8 +177,10 @@ pub async fn login<A: Adapters>(
     Json(body): Json<Credentials>,
 ) -> Result<HttpResponse, ApiError> {
     let client = super::client_ip(&req);
-    let pair = app.login(LoginRequest { username: body.username, password: body.password, client }).await?;
-    Ok(token_response(&pair))
+    match app.login(LoginRequest { username: body.username, password: body.password, client }).await? {
+        LoginStep::SignedIn(pair) => Ok(token_response(&pair)),
+        LoginStep::SecondFactor(pending) => Ok(super::mfa::mfa_required_response(&pending)),
+    }
 }
 
 /// Greets the signed-in user.

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod health;
 pub mod jwks;
 pub mod metrics;
+pub mod mfa;
 pub mod sessions;
 
 use actix_web::{HttpRequest, web};

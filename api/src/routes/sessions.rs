@@ -75,6 +75,9 @@ pub struct SessionBody {
     pub expires_at: String,
     /// Whether this is the session of the token that asked.
     pub current: bool,
+    /// How the session was signed in (RFC 8176): `["pwd"]`, `["pwd", "otp", "mfa"]`, ...
+    #[schema(example = json!(["pwd"]))]
+    pub amr: Vec<String>,
 }
 
 /// The signed-in user's live sessions.
@@ -168,6 +171,7 @@ pub async fn list<A: Adapters>(app: App<A>, user: Authenticated<A>) -> Result<Ht
             last_used_at: format(v.session.last_used_at),
             expires_at: format(v.session.expires_at),
             current: v.current,
+            amr: v.session.amr.values().to_vec(),
         })
         .collect();
     Ok(HttpResponse::Ok().insert_header(("cache-control", "no-store")).json(SessionList { sessions }))

@@ -26,8 +26,8 @@ async fn principal_of(app: &App, name: &str) -> Principal {
 }
 
 /// The proof the admin use cases take.
-fn as_admin(principal: &Principal) -> AdminPrincipal {
-    principal.clone().into_admin().expect("an admin")
+fn as_admin(app: &App, principal: &Principal) -> AdminPrincipal {
+    app.authorize_admin(principal.clone()).expect("an admin")
 }
 
 fn promote() -> UserChange {
@@ -68,8 +68,8 @@ async fn a_non_admin_is_forbidden_every_administration_and_changes_nothing() {
     assert_eq!(mallory.role, Role::User);
 
     // The admin use cases take an `AdminPrincipal`, which only
-    // `into_admin` makes: a non-admin cannot even call them.
-    assert_err!(mallory.clone().into_admin(), AuthError::Forbidden);
+    // `authorize_admin` makes: a non-admin cannot even call them.
+    assert_err!(app.authorize_admin(mallory.clone()), AuthError::Forbidden);
 
     assert_eq!(stored_user(&app, "bob").await, Some(bob));
     assert_eq!(stored_user(&app, "root").await, Some(admin));
@@ -86,11 +86,11 @@ async fn a_demoted_admin_logging_in_again_is_forbidden_administration() {
     let alice = create_admin(&app, "alice").await;
     let root = principal_of(&app, "root").await;
 
-    app.change_user(&as_admin(&root), alice.id, demote()).await.unwrap();
+    app.change_user(&as_admin(&app, &root), alice.id, demote()).await.unwrap();
 
     let alice = principal_of(&app, "alice").await;
     assert_eq!(alice.role, Role::User);
-    assert_err!(alice.into_admin(), AuthError::Forbidden);
+    assert_err!(app.authorize_admin(alice), AuthError::Forbidden);
 }
 
 // --- list and get ------------------------------------------------------------
@@ -110,7 +110,7 @@ async fn listing_pages_through_every_user_in_creation_order_with_next_none_on_th
         let mut pages: Vec<UserPage> = Vec::new();
         let mut after = None;
         loop {
-            let page = app.list_users(&as_admin(&root), after, limit as u32).await.unwrap();
+            let page = app.list_users(&as_admin(&app, &root), after, limit as u32).await.unwrap();
             assert!(page.users.len() <= limit, "limit {limit}: a page of {}", page.users.len());
             after = page.next;
             let last = page.next.is_none();
@@ -140,10 +140,10 @@ async fn listing_after_the_last_user_or_an_empty_page_has_no_next() {
     let bob = register(&app, "bob").await;
     let principal = principal_of(&app, "root").await;
 
-    let page = app.list_users(&as_admin(&principal), Some(bob.id), 10).await.unwrap();
+    let page = app.list_users(&as_admin(&app, &principal), Some(bob.id), 10).await.unwrap();
     assert_eq!(page, UserPage { users: Vec::new(), next: None });
 
-    let page = app.list_users(&as_admin(&principal), Some(root.id), 1).await.unwrap();
+    let page = app.list_users(&as_admin(&app, &principal), Some(root.id), 1).await.unwrap();
     assert_eq!(page, UserPage { users: vec![bob], next: None });
 }
 
@@ -170,20 +170,21 @@ async fn the_page_size_is_clamped_to_between_one_and_the_maximum() {
     assert_eq!(everyone.len(), extra + 1);
 
     // Zero is taken as one.
-    let page = app.list_users(&as_admin(&root), None, 0).await.unwrap();
+    let page = app.list_users(&as_admin(&app, &root), None, 0).await.unwrap();
     assert_eq!(ids(&page.users), ids(&everyone[..1]));
     assert_eq!(page.next, Some(everyone[0].id));
 
     // Anything beyond the maximum is the maximum.
     for limit in [MAX_PAGE + 1, 1_000, u32::MAX] {
-        let page = app.list_users(&as_admin(&root), None, limit).await.unwrap();
+        let page = app.list_users(&as_admin(&app, &root), None, limit).await.unwrap();
         assert_eq!(ids(&page.users), ids(&everyone[..MAX_PAGE as usize]), "limit {limit}");
         assert_eq!(page.next, Some(everyone[MAX_PAGE as usize - 1].id), "limit {limit}");
     }
-    let page = app.list_users(&as_admin(&root), None, MAX_PAGE).await.unwrap();
+    let page = app.list_users(&as_admin(&app, &root), None, MAX_PAGE).await.unwrap();
     assert_eq!(page.users.len(), MAX_PAGE as usize);
 
-    let rest = app.list_users(&as_admin(&root), Some(everyone[MAX_PAGE as usize - 1].id), u32::MAX).await.unwrap();
+    let rest =
+        app.list_users(&as_admin(&app, &root), Some(everyone[MAX_PAGE as usize - 1].id), u32::MAX).await.unwrap();
     assert_eq!(ids(&rest.users), ids(&everyone[MAX_PAGE as usize..]));
     assert_eq!(rest.next, None);
 }
@@ -195,9 +196,9 @@ async fn getting_a_user_returns_them_and_an_unknown_id_is_not_found() {
     let bob = register(&app, "bob").await;
     let root = principal_of(&app, "root").await;
 
-    assert_eq!(app.get_user(&as_admin(&root), bob.id).await.unwrap(), bob);
-    assert_eq!(app.get_user(&as_admin(&root), root.user_id).await.unwrap().username, username("root"));
-    assert_err!(app.get_user(&as_admin(&root), UserId::from_uuid(Uuid::now_v7())).await, AdminError::NotFound);
+    assert_eq!(app.get_user(&as_admin(&app, &root), bob.id).await.unwrap(), bob);
+    assert_eq!(app.get_user(&as_admin(&app, &root), root.user_id).await.unwrap().username, username("root"));
+    assert_err!(app.get_user(&as_admin(&app, &root), UserId::from_uuid(Uuid::now_v7())).await, AdminError::NotFound);
 }
 
 // --- change ------------------------------------------------------------------
@@ -209,14 +210,15 @@ async fn changing_a_user_returns_and_stores_the_change() {
     let bob = register(&app, "bob").await;
     let root = principal_of(&app, "root").await;
 
-    let changed =
-        app.change_user(&as_admin(&root), bob.id, UserChange { role: Some(Role::Admin), disabled: Some(true) }).await;
+    let changed = app
+        .change_user(&as_admin(&app, &root), bob.id, UserChange { role: Some(Role::Admin), disabled: Some(true) })
+        .await;
 
     let expected = User { role: Role::Admin, disabled: true, ..bob };
     assert_eq!(changed.unwrap(), expected);
-    assert_eq!(app.get_user(&as_admin(&root), expected.id).await.unwrap(), expected);
+    assert_eq!(app.get_user(&as_admin(&app, &root), expected.id).await.unwrap(), expected);
     assert_err!(
-        app.change_user(&as_admin(&root), UserId::from_uuid(Uuid::now_v7()), disable()).await,
+        app.change_user(&as_admin(&app, &root), UserId::from_uuid(Uuid::now_v7()), disable()).await,
         AdminError::NotFound
     );
 }
@@ -234,13 +236,13 @@ async fn changing_a_user_ends_every_session_of_theirs_and_only_theirs() {
     for (i, change) in [promote(), demote(), disable(), enable(), UserChange::default()].into_iter().enumerate() {
         let bobs_now = login(&app, "bob").await;
 
-        app.change_user(&as_admin(&principal(&app, &roots)), bob.id, change).await.unwrap();
+        app.change_user(&as_admin(&app, &principal(&app, &roots)), bob.id, change).await.unwrap();
 
         // The access token is refused at once, the refresh token too.
         assert_session_ended(&app, &bobs_now, &format!("change {i} ({change:?}): bob's newest session")).await;
         if change == disable() {
             // A disabled bob may not log in to make the next session.
-            app.change_user(&as_admin(&principal(&app, &roots)), bob.id, enable()).await.unwrap();
+            app.change_user(&as_admin(&app, &principal(&app, &roots)), bob.id, enable()).await.unwrap();
         }
     }
     for (i, pair) in bobs.iter().enumerate() {
@@ -260,7 +262,7 @@ async fn another_instance_refuses_a_changed_users_refresh_at_once_and_their_acce
     let bobs = login(&a, "bob").await;
     b.sync_revocations().await.unwrap();
 
-    a.change_user(&as_admin(&principal_of(&a, "root").await), bob.id, promote()).await.unwrap();
+    a.change_user(&as_admin(&a, &principal_of(&a, "root").await), bob.id, promote()).await.unwrap();
 
     assert_err!(b.refresh(expose(&bobs.refresh_token), None).await, RefreshError::InvalidRefreshToken);
     b.parts().clock.advance(Duration::SECOND);
@@ -279,11 +281,11 @@ async fn a_refused_change_ends_no_session() {
     // The only active admin may be neither demoted nor disabled, not even
     // by themselves; a disabled admin does not count.
     for change in [demote(), disable(), UserChange { role: Some(Role::User), disabled: Some(true) }] {
-        assert_err!(app.change_user(&as_admin(&admin), root.id, change).await, AdminError::LastAdmin);
+        assert_err!(app.change_user(&as_admin(&app, &admin), root.id, change).await, AdminError::LastAdmin);
     }
     // Changing an unknown user is no change either.
     assert_err!(
-        app.change_user(&as_admin(&admin), UserId::from_uuid(Uuid::now_v7()), demote()).await,
+        app.change_user(&as_admin(&app, &admin), UserId::from_uuid(Uuid::now_v7()), demote()).await,
         AdminError::NotFound
     );
 
@@ -300,14 +302,14 @@ async fn with_a_second_active_admin_an_admin_may_step_down_and_their_sessions_en
     let roots = login(&app, "root").await;
     let alices = login(&app, "alice").await;
 
-    let demoted = app.change_user(&as_admin(&principal(&app, &roots)), root.id, demote()).await.unwrap();
+    let demoted = app.change_user(&as_admin(&app, &principal(&app, &roots)), root.id, demote()).await.unwrap();
 
     assert_eq!(demoted, User { role: Role::User, ..root });
     assert_session_ended(&app, &roots, "the demoted admin's own session").await;
     assert_session_usable(&app, &alices, "the other admin's session").await;
     // Now alice is the last one.
     assert_err!(
-        app.change_user(&as_admin(&principal(&app, &alices)), alice.id, disable()).await,
+        app.change_user(&as_admin(&app, &principal(&app, &alices)), alice.id, disable()).await,
         AdminError::LastAdmin
     );
 }
@@ -319,13 +321,13 @@ async fn a_disabled_users_correct_login_is_refused_as_disabled_until_enabled_aga
     let bob = register(&app, "bob").await;
     let root = principal_of(&app, "root").await;
 
-    app.change_user(&as_admin(&root), bob.id, disable()).await.unwrap();
+    app.change_user(&as_admin(&app, &root), bob.id, disable()).await.unwrap();
 
     assert_err!(app.login(login_request("bob", PASSWORD, None)).await, LoginError::AccountDisabled);
     // The wrong password says nothing about the account.
     assert_err!(app.login(login_request("bob", WRONG_PASSWORD, None)).await, LoginError::InvalidCredentials);
 
-    app.change_user(&as_admin(&root), bob.id, enable()).await.unwrap();
+    app.change_user(&as_admin(&app, &root), bob.id, enable()).await.unwrap();
     let pair = login(&app, "bob").await;
     assert_eq!(principal(&app, &pair).user_id, bob.id);
 }
@@ -338,7 +340,7 @@ async fn a_promoted_users_old_session_ends_and_their_next_tokens_carry_the_admin
     let old = login(&app, "bob").await;
     assert_eq!(principal(&app, &old).role, Role::User);
 
-    app.change_user(&as_admin(&principal_of(&app, "root").await), bob.id, promote()).await.unwrap();
+    app.change_user(&as_admin(&app, &principal_of(&app, "root").await), bob.id, promote()).await.unwrap();
 
     // The promotion ends the session whose tokens say "user"...
     assert_session_ended(&app, &old, "bob's session from before the promotion").await;
@@ -348,7 +350,7 @@ async fn a_promoted_users_old_session_ends_and_their_next_tokens_carry_the_admin
     let refreshed = refresh(&app, &new).await;
     let bob_as_admin = principal(&app, &refreshed);
     assert_eq!(bob_as_admin.role, Role::Admin);
-    assert_eq!(app.list_users(&as_admin(&bob_as_admin), None, 10).await.unwrap().users.len(), 2);
+    assert_eq!(app.list_users(&as_admin(&app, &bob_as_admin), None, 10).await.unwrap().users.len(), 2);
 }
 
 #[tokio::test]
@@ -381,12 +383,12 @@ async fn deleting_a_user_ends_their_sessions_and_removes_them() {
     let root = principal_of(&app, "root").await;
     other.sync_revocations().await.unwrap();
 
-    app.delete_user(&as_admin(&root), bob.id).await.unwrap();
+    app.delete_user(&as_admin(&app, &root), bob.id).await.unwrap();
 
     for (i, pair) in bobs.iter().enumerate() {
         assert_session_ended(&app, pair, &format!("bob's session {i}")).await;
     }
-    assert_err!(app.get_user(&as_admin(&root), bob.id).await, AdminError::NotFound);
+    assert_err!(app.get_user(&as_admin(&app, &root), bob.id).await, AdminError::NotFound);
     assert_eq!(stored_user(&app, "bob").await, None);
     assert!(!ids(&all_users(&app).await).contains(&bob.id));
     assert_err!(app.login(login_request("bob", PASSWORD, None)).await, LoginError::InvalidCredentials);
@@ -398,8 +400,8 @@ async fn deleting_a_user_ends_their_sessions_and_removes_them() {
         assert_err!(other.authenticate(&pair.access_token), AuthError::Revoked);
     }
     // Gone is gone.
-    assert_err!(app.delete_user(&as_admin(&root), bob.id).await, AdminError::NotFound);
-    assert_err!(app.change_user(&as_admin(&root), bob.id, enable()).await, AdminError::NotFound);
+    assert_err!(app.delete_user(&as_admin(&app, &root), bob.id).await, AdminError::NotFound);
+    assert_err!(app.change_user(&as_admin(&app, &root), bob.id, enable()).await, AdminError::NotFound);
 }
 
 #[tokio::test]
@@ -409,7 +411,7 @@ async fn the_last_active_admin_cannot_delete_themselves_and_stays_logged_in() {
     insert_user(&app, "carol", Role::Admin, true).await;
     let roots = login(&app, "root").await;
 
-    let result = app.delete_user(&as_admin(&principal(&app, &roots)), root.id).await;
+    let result = app.delete_user(&as_admin(&app, &principal(&app, &roots)), root.id).await;
 
     assert_err!(result, AdminError::LastAdmin);
     assert_eq!(stored_user(&app, "root").await, Some(root));
@@ -423,11 +425,11 @@ async fn with_a_second_active_admin_an_admin_may_delete_themselves() {
     let alice = create_admin(&app, "alice").await;
     let roots = login(&app, "root").await;
 
-    app.delete_user(&as_admin(&principal(&app, &roots)), root.id).await.unwrap();
+    app.delete_user(&as_admin(&app, &principal(&app, &roots)), root.id).await.unwrap();
 
     assert_session_ended(&app, &roots, "the deleted admin's session").await;
     assert_eq!(stored_user(&app, "root").await, None);
     assert_eq!(app.parts().users.active_admins(10).await.unwrap(), [alice.id]);
     let alice = principal_of(&app, "alice").await;
-    assert_err!(app.delete_user(&as_admin(&alice), alice.user_id).await, AdminError::LastAdmin);
+    assert_err!(app.delete_user(&as_admin(&app, &alice), alice.user_id).await, AdminError::LastAdmin);
 }

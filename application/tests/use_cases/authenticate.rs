@@ -4,11 +4,13 @@ use gatehouse_application::{
     AuthError, Principal,
     ports::{RevokeScope, SessionStore, TokenCodec},
 };
-use gatehouse_domain::{Permission, Role, SessionId, TokenPolicy, UserId};
+use gatehouse_domain::{Amr, Permission, Role, SessionId, TokenPolicy, UserId};
 use time::Duration;
 use uuid::Uuid;
 
-use crate::support::{PASSWORD, Setup, app, codec, ed25519_key, insert_user, login, new_password, register, username};
+use crate::support::{
+    PASSWORD, Setup, T0, app, codec, ed25519_key, insert_user, login, new_password, register, username,
+};
 
 /// Asserts that authenticating was refused with `AuthError::$kind`.
 macro_rules! assert_refused {
@@ -33,6 +35,8 @@ async fn a_fresh_access_token_authenticates_its_user_and_session() {
             username: username("alice"),
             role: Role::User,
             session_id: pair.session_id,
+            auth_time: T0,
+            amr: Amr::password(),
             client: None
         }
     );
@@ -190,6 +194,8 @@ async fn the_current_user_of_an_account_that_no_longer_exists_is_revoked() {
         username: username("ghost"),
         role: Role::User,
         session_id: SessionId::from_uuid(Uuid::now_v7()),
+        auth_time: T0,
+        amr: Amr::password(),
         client: None,
     };
 
@@ -205,6 +211,8 @@ async fn the_current_user_of_a_disabled_account_is_revoked() {
         username: dora.username,
         role: dora.role,
         session_id: SessionId::from_uuid(Uuid::now_v7()),
+        auth_time: T0,
+        amr: Amr::password(),
         client: None,
     };
 

@@ -18,7 +18,7 @@ async fn a_successful_login_issues_an_access_token_naming_the_user_session_and_r
     let app = app();
     let alice = register(&app, "alice").await;
 
-    let pair = app.login(login_request("alice", PASSWORD, Some("192.0.2.1"))).await.unwrap();
+    let pair = app.login(login_request("alice", PASSWORD, Some("192.0.2.1"))).await.unwrap().signed_in().unwrap();
 
     let claims = app.parts().tokens.verify(&pair.access_token).unwrap();
     assert_eq!(claims.sub, alice.id);
@@ -83,7 +83,7 @@ async fn the_username_may_be_typed_in_any_case_and_with_surrounding_space() {
     let app = app();
     let alice = register(&app, "alice").await;
 
-    let pair = app.login(login_request("  ALICE ", PASSWORD, None)).await.unwrap();
+    let pair = app.login(login_request("  ALICE ", PASSWORD, None)).await.unwrap().signed_in().unwrap();
 
     assert_eq!(app.parts().tokens.verify(&pair.access_token).unwrap().sub, alice.id);
 }

@@ -153,7 +153,7 @@ pub fn login_request(name: &str, password: &str, client: Option<&str>) -> LoginR
 
 /// Logs `name` in with [`PASSWORD`] from no particular address.
 pub async fn login(app: &App, name: &str) -> TokenPair {
-    app.login(login_request(name, PASSWORD, None)).await.unwrap()
+    app.login(login_request(name, PASSWORD, None)).await.unwrap().signed_in().expect("no second factor")
 }
 
 /// The plaintext of a secret token.

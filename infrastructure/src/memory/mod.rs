@@ -6,11 +6,13 @@
 //! the same. Data lives as long as the value (clones share it).
 
 mod audit_log;
+mod mfa_store;
 mod session_store;
 mod throttle;
 mod user_store;
 
 pub use audit_log::MemoryAuditLog;
+pub use mfa_store::MemoryMfaStore;
 pub use session_store::MemorySessionStore;
 pub use throttle::MemoryLoginThrottle;
 pub use user_store::MemoryUserStore;

@@ -3,6 +3,7 @@
 
 mod audit_log;
 mod entities;
+mod mfa_store;
 mod session_store;
 mod throttle;
 mod user_store;
@@ -15,6 +16,7 @@ use sea_orm::{ConnectOptions, DatabaseConnection, DbErr};
 use time::OffsetDateTime;
 
 pub use audit_log::SeaOrmAuditLog;
+pub use mfa_store::SeaOrmMfaStore;
 pub use session_store::SeaOrmSessionStore;
 pub use throttle::SeaOrmLoginThrottle;
 pub use user_store::SeaOrmUserStore;
@@ -94,6 +96,11 @@ impl Database {
     /// The audit trail on this pool.
     pub fn audit(&self) -> SeaOrmAuditLog {
         SeaOrmAuditLog::new(self.conn.clone())
+    }
+
+    /// The second-factor store on this pool.
+    pub fn mfa(&self) -> SeaOrmMfaStore {
+        SeaOrmMfaStore::new(self.conn.clone())
     }
 
     /// The session store on this pool.

@@ -1,7 +1,7 @@
 //! sea-orm [`SessionStore`].
 
 use gatehouse_application::ports::{RevokeScope, SessionStore, StoreError};
-use gatehouse_domain::{AuditEvent, Revocation, Session, SessionId, UserId};
+use gatehouse_domain::{Amr, AuditEvent, Revocation, Session, SessionId, UserId};
 use sea_orm::{
     ActiveValue::Set,
     ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
@@ -41,15 +41,22 @@ impl TryFrom<sessions::Model> for Session {
     type Error = StoreError;
 
     fn try_from(row: sessions::Model) -> Result<Self, StoreError> {
+        let created_at = from_micros(row.created_at)?;
         Ok(Session {
             id: SessionId::from_uuid(row.id),
             user_id: UserId::from_uuid(row.user_id),
             generation: generation(row.generation)?,
             rotated_at: row.rotated_at.map(from_micros).transpose()?,
-            created_at: from_micros(row.created_at)?,
+            created_at,
             last_used_at: from_micros(row.last_used_at)?,
             expires_at: from_micros(row.expires_at)?,
             revoked_at: row.revoked_at.map(from_micros).transpose()?,
+            // Sessions opened before second factors existed signed in with
+            // a password, at their creation.
+            auth_time: row.auth_time.map(from_micros).transpose()?.unwrap_or(created_at),
+            amr: row.amr.map_or_else(Amr::password, |amr| {
+                Amr::from_values(amr.split_whitespace().map(str::to_owned).collect())
+            }),
         })
     }
 }
@@ -90,6 +97,8 @@ impl SessionStore for SeaOrmSessionStore {
             last_used_at: Set(to_micros(session.last_used_at)),
             expires_at: Set(to_micros(session.expires_at)),
             revoked_at: Set(session.revoked_at.map(to_micros)),
+            auth_time: Set(Some(to_micros(session.auth_time))),
+            amr: Set(Some(session.amr.values().join(" "))),
         };
         retry_on_deadlock(
             |e| Some(e),

@@ -48,6 +48,8 @@ fn session(user: &User) -> Session {
         last_used_at: created_at + Duration::minutes(1),
         expires_at: created_at + Duration::days(30),
         revoked_at: None,
+        auth_time: created_at,
+        amr: gatehouse_domain::Amr::password(),
     }
 }
 
