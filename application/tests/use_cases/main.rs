@@ -15,6 +15,7 @@ mod admin;
 mod authenticate;
 mod login;
 mod logout;
+mod mfa;
 mod password;
 mod refresh;
 mod register;
