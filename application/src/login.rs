@@ -4,9 +4,10 @@
 //! The two steps are joined by an `mfa_token`: 256 random bits, of which
 //! only the digest is stored, usable for five minutes, once, and killed by
 //! five wrong codes. Both steps take a login-throttle slot under the
-//! username and the client address before they check anything, and only a
-//! completed login clears the username's count: knowing the password does
-//! not buy more guesses at the second factor.
+//! username and the client address before they check anything; a right
+//! password gives its slot back without clearing anything, a wrong code
+//! keeps its slot, and only a completed login clears the username's count:
+//! knowing the password does not buy more guesses at the second factor.
 
 use std::net::IpAddr;
 
@@ -24,7 +25,7 @@ use crate::{
     metrics::{LoginOutcome, RevocationReason},
     ports::{
         Admission, AuditLog, Clock, FactorCrypto, HashError, IdSource, LoginThrottle, Metrics, MfaStore,
-        PasswordHasher, RevokeScope, SessionStore, Slots, StoreError, TokenError, UserStore,
+        PasswordHasher, RevokeScope, SessionStore, StoreError, TokenError, UserStore,
     },
 };
 
@@ -195,11 +196,13 @@ impl<A: Adapters> Gatehouse<A> {
         };
         let status = MfaStatus::of(&self.mfa.factors(user.id).await?, 0);
         if status.is_on() {
-            // The login is not complete: the username keeps this attempt's
-            // slot until the second factor settles it; the address gets its
-            // slot back, as after any right password.
-            let address = Slots(slots.0.iter().filter(|(key, _)| !key.cleared_by_success()).cloned().collect());
-            self.throttle.release(&address).await?;
+            // The login is not complete, so nothing is cleared: the
+            // attempt only gives its slots back. Every second factor then
+            // takes a slot of its own before it is checked, so the
+            // username's window bounds the guesses at the code whatever
+            // the number of mfa_tokens, and a token can see its five
+            // wrong codes within the default limit of five.
+            self.throttle.release(&slots).await?;
         } else {
             // The username's count is cleared; the address only gets this
             // attempt's slot back (see `ThrottleKey::cleared_by_success`).

@@ -252,14 +252,15 @@ async fn the_mfa_token_expires_after_five_minutes() {
 
 #[tokio::test]
 async fn wrong_second_factors_count_against_the_usernames_throttle() {
-    // Three attempts per window: the password step takes one, two wrong
-    // codes take the rest; then even the right code is refused.
+    // Three attempts per window: a right password gives its slot back,
+    // each wrong code keeps one; then even the right code is refused, and
+    // so is the password.
     let app = app_with(3, SecurityPolicy::default());
     let (secret, _, _) = with_totp(&app, "alice").await;
     advance(&app, Duration::seconds(TOTP_PERIOD_SECONDS));
 
     let pending = first_step(&app, "alice").await;
-    for _ in 0..2 {
+    for _ in 0..3 {
         assert_err!(second_step(&app, &pending, totp("000000".into())).await, LoginError::InvalidCredentials);
     }
     assert_err!(
@@ -270,6 +271,11 @@ async fn wrong_second_factors_count_against_the_usernames_throttle() {
 
     // A new window: a completed login clears the username's count.
     advance(&app, THROTTLE_WINDOW);
+    let pending = first_step(&app, "alice").await;
+    for _ in 0..2 {
+        assert_err!(second_step(&app, &pending, totp("000000".into())).await, LoginError::InvalidCredentials);
+    }
+    second_step(&app, &pending, totp(code_at_step(&secret, step(&app)))).await.unwrap();
     for _ in 0..3 {
         let pending = first_step(&app, "alice").await;
         advance(&app, Duration::seconds(TOTP_PERIOD_SECONDS));
@@ -278,9 +284,24 @@ async fn wrong_second_factors_count_against_the_usernames_throttle() {
 }
 
 #[tokio::test]
+async fn five_wrong_codes_fit_in_the_default_throttle_and_kill_the_token() {
+    let app = app_with(5, SecurityPolicy::default());
+    let (secret, _, _) = with_totp(&app, "alice").await;
+    advance(&app, Duration::seconds(TOTP_PERIOD_SECONDS));
+    let pending = first_step(&app, "alice").await;
+    for _ in 0..5 {
+        assert_err!(second_step(&app, &pending, totp("000000".into())).await, LoginError::InvalidCredentials);
+    }
+    assert_err!(
+        second_step(&app, &pending, totp(code_at_step(&secret, step(&app)))).await,
+        LoginError::InvalidMfaToken
+    );
+}
+
+#[tokio::test]
 async fn knowing_the_password_buys_no_extra_guesses_at_the_code() {
-    // Each password step keeps its slot until a second factor settles it,
-    // so fresh mfa_tokens do not reset the count.
+    // Fresh mfa_tokens do not reset the count: the guesses in one window
+    // stay within the username's limit.
     let app = app_with(3, SecurityPolicy::default());
     with_totp(&app, "alice").await;
     let mut guesses = 0;
@@ -298,7 +319,7 @@ async fn knowing_the_password_buys_no_extra_guesses_at_the_code() {
             other => panic!("unexpected {other:?}"),
         }
     }
-    assert!(guesses <= 2, "{guesses} code guesses in one window with a limit of 3");
+    assert_eq!(guesses, 3, "code guesses in one window with a limit of 3");
 }
 
 #[tokio::test]

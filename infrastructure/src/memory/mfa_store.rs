@@ -77,7 +77,11 @@ impl MfaStore for MemoryMfaStore {
     }
 
     async fn factors(&self, user: UserId) -> Result<Vec<Factor>, StoreError> {
-        Ok(lock(&self.state).factors.iter().filter(|f| f.user_id == user).cloned().collect())
+        let mut factors: Vec<Factor> =
+            lock(&self.state).factors.iter().filter(|f| f.user_id == user).cloned().collect();
+        // Oldest first, ties by id, as the SQL adapter orders them.
+        factors.sort_by_key(|f| (f.created_at, f.id));
+        Ok(factors)
     }
 
     async fn remove_factor_audited(
