@@ -8,6 +8,7 @@
 
 mod audit_log;
 mod login_throttle;
+mod mfa_store;
 mod session_store;
 mod user_store;
 

@@ -8,10 +8,10 @@
 //! rows. All are removed when the [`TestDb`] is dropped, also when the test
 //! fails.
 
-use gatehouse_application::ports::{AuditLog, LoginThrottle, SessionStore, UserStore};
+use gatehouse_application::ports::{AuditLog, LoginThrottle, MfaStore, SessionStore, UserStore};
 use gatehouse_infrastructure::{
-    Database, MemoryAuditLog, MemoryLoginThrottle, MemorySessionStore, MemoryUserStore, SeaOrmAuditLog,
-    SeaOrmLoginThrottle, SeaOrmSessionStore, SeaOrmUserStore, sea_orm::DatabaseSettings,
+    Database, MemoryAuditLog, MemoryLoginThrottle, MemoryMfaStore, MemorySessionStore, MemoryUserStore, SeaOrmAuditLog,
+    SeaOrmLoginThrottle, SeaOrmMfaStore, SeaOrmSessionStore, SeaOrmUserStore, sea_orm::DatabaseSettings,
 };
 use time::Duration;
 
@@ -56,12 +56,14 @@ pub async fn mysql() -> Option<TestDb> {
 
 /// The stores of one backend under test. Each call hands out a new handle
 /// onto the same data, as clones of one adapter do. The audited writes of
-/// [`Self::users`] and [`Self::sessions`] append to [`Self::audit`].
+/// [`Self::users`], [`Self::sessions`] and [`Self::mfa`] append to
+/// [`Self::audit`].
 pub trait Backend: Send + 'static {
     type Users: UserStore + Clone;
     type Sessions: SessionStore + Clone;
     type Audit: AuditLog + Clone;
     type Throttle: LoginThrottle + Clone;
+    type Mfa: MfaStore + Clone;
 
     fn users(&self) -> Self::Users;
     fn sessions(&self) -> Self::Sessions;
@@ -70,6 +72,7 @@ pub trait Backend: Send + 'static {
     /// [`THROTTLE_WINDOW`]; every handle shares one state, as instances on
     /// one database do.
     fn throttle(&self) -> Self::Throttle;
+    fn mfa(&self) -> Self::Mfa;
 }
 
 /// The throttle policy of the contract suites.
@@ -83,6 +86,7 @@ pub struct Memory {
     sessions: MemorySessionStore,
     audit: MemoryAuditLog,
     throttle: MemoryLoginThrottle,
+    mfa: MemoryMfaStore,
 }
 
 /// Empty in-memory stores whose audited writes append to one shared log.
@@ -91,6 +95,7 @@ pub fn memory() -> Memory {
     Memory {
         users: MemoryUserStore::with_audit(audit.clone()),
         sessions: MemorySessionStore::with_audit(audit.clone()),
+        mfa: MemoryMfaStore::with_audit(audit.clone()),
         audit,
         throttle: MemoryLoginThrottle::new(THROTTLE_LIMIT, THROTTLE_WINDOW),
     }
@@ -101,6 +106,7 @@ impl Backend for Memory {
     type Sessions = MemorySessionStore;
     type Audit = MemoryAuditLog;
     type Throttle = MemoryLoginThrottle;
+    type Mfa = MemoryMfaStore;
 
     fn users(&self) -> MemoryUserStore {
         self.users.clone()
@@ -117,6 +123,10 @@ impl Backend for Memory {
     fn throttle(&self) -> MemoryLoginThrottle {
         self.throttle.clone()
     }
+
+    fn mfa(&self) -> MemoryMfaStore {
+        self.mfa.clone()
+    }
 }
 
 impl Backend for TestDb {
@@ -124,6 +134,7 @@ impl Backend for TestDb {
     type Sessions = SeaOrmSessionStore;
     type Audit = SeaOrmAuditLog;
     type Throttle = SeaOrmLoginThrottle;
+    type Mfa = SeaOrmMfaStore;
 
     fn users(&self) -> SeaOrmUserStore {
         self.db.users()
@@ -139,6 +150,10 @@ impl Backend for TestDb {
 
     fn throttle(&self) -> SeaOrmLoginThrottle {
         self.db.throttle(THROTTLE_LIMIT, THROTTLE_WINDOW)
+    }
+
+    fn mfa(&self) -> SeaOrmMfaStore {
+        self.db.mfa()
     }
 }
 
