@@ -8,6 +8,7 @@ mod errors;
 mod headers;
 mod instances;
 mod metrics;
+mod mfa;
 mod operations;
 mod overload;
 mod sessions;

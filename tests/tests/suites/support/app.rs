@@ -20,7 +20,8 @@ use gatehouse_api::{
 use gatehouse_application::{Gatehouse, ports::RevokeScope};
 use gatehouse_domain::{NewPassword, Role, SessionId, User, Username};
 use gatehouse_infrastructure::{
-    Database, MemoryAuditLog, MemoryLoginThrottle, MemorySessionStore, MemoryUserStore, SystemClock, key_file,
+    Database, MemoryAuditLog, MemoryLoginThrottle, MemoryMfaStore, MemorySessionStore, MemoryUserStore, SystemClock,
+    key_file,
     sea_orm::DatabaseSettings,
     testkit::{InMemory, InMemoryBuilder},
 };
@@ -39,6 +40,7 @@ enum Shared {
     Memory {
         users: MemoryUserStore,
         sessions: MemorySessionStore,
+        mfa: MemoryMfaStore,
         audit: MemoryAuditLog,
         throttle: MemoryLoginThrottle,
     },
@@ -88,6 +90,7 @@ pub fn settings(dir: &Path, database_url: &str, overrides: &[(&str, &str)]) -> S
         ("GATEHOUSE__DATABASE__URL".into(), database_url.into()),
         ("GATEHOUSE__JWT__KEY_FILE".into(), dir.join("jwt.pem").display().to_string()),
         ("GATEHOUSE__JWT__REFRESH_SECRET_FILE".into(), dir.join("refresh.key").display().to_string()),
+        ("GATEHOUSE__MFA__ENCRYPTION_KEY_FILE".into(), dir.join("mfa.key").display().to_string()),
         ("GATEHOUSE__PASSWORD__MEMORY_KIB".into(), "8".into()),
         ("GATEHOUSE__PASSWORD__ITERATIONS".into(), "1".into()),
     ]);
@@ -98,14 +101,9 @@ pub fn settings(dir: &Path, database_url: &str, overrides: &[(&str, &str)]) -> S
 }
 
 impl TestApp {
-    /// Starts a server on `stack`; `None` for PostgreSQL when its URL is not
-    /// configured.
-    pub async fn spawn(stack: Stack) -> Option<Self> {
-        Self::spawn_with(stack, &[]).await
-    }
-
-    /// As [`Self::spawn`], with setting overrides such as
-    /// `("rate_limit.login_failures", "2")`.
+    /// Starts a server on `stack` with setting overrides such as
+    /// `("rate_limit.login_failures", "2")`; `None` for PostgreSQL or MySQL
+    /// when its URL is not configured.
     pub async fn spawn_with(stack: Stack, overrides: &[(&str, &str)]) -> Option<Self> {
         let dir = Arc::new(tempfile::tempdir().expect("temporary folder"));
         let test_db = match stack {
@@ -123,6 +121,7 @@ impl TestApp {
                 Shared::Memory {
                     users: MemoryUserStore::with_audit(audit.clone()),
                     sessions: MemorySessionStore::with_audit(audit.clone()),
+                    mfa: MemoryMfaStore::with_audit(audit.clone()),
                     audit,
                     // The throttle lives with the stores: instances of one
                     // test share it, as they would share a database.
@@ -157,13 +156,18 @@ impl TestApp {
         let poll = StdDuration::from_millis(settings.sessions.revocation_poll_milliseconds);
         let purge = StdDuration::from_secs(settings.sessions.purge_interval_seconds);
         let (running, started, background) = match &shared {
-            Shared::Memory { users, sessions, audit, throttle } => {
+            Shared::Memory { users, sessions, mfa, audit, throttle } => {
                 // The public test kit, as a downstream suite would use it,
                 // with the settings' keys and the real clock.
                 let app = Arc::new(
                     InMemoryBuilder::new()
                         .clock(SystemClock)
                         .stores(users.clone(), sessions.clone(), audit.clone())
+                        // Second factors too, sealed with the settings' key,
+                        // under the settings' recent-sign-in and admin rules.
+                        .mfa(mfa.clone())
+                        .factor_crypto(compose::factor_crypto(&settings).expect("MFA key"))
+                        .security(compose::security_policy(&settings))
                         .policy(compose::token_policy(&settings))
                         .argon2(compose::argon2_settings(&settings.password))
                         .throttle(throttle.clone())
@@ -360,25 +364,32 @@ pub async fn assert_problem(res: Response, status: u16, code: &str) -> Value {
 /// hold `async fn test(app: TestApp)`; this generates a module `test` with
 /// `on_memory`, `on_sqlite`, `on_postgres` and `on_mysql` (the last two pass
 /// with a note when their server is not configured).
+///
+/// `http_tests!(with [("section.key", "value"), ...]: test, ...)` starts
+/// each server with those setting overrides (see [`TestApp::spawn_with`]),
+/// for settings that the stores built at the first start depend on, such
+/// as the in-memory throttle's limit.
 macro_rules! http_tests {
-    ($($test:ident),+ $(,)?) => {
+    (with $settings:tt: $($test:ident),+ $(,)?) => {
         $(
             mod $test {
                 use $crate::support::app::{Stack, TestApp};
 
+                const SETTINGS: &[(&str, &str)] = &$settings;
+
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn on_memory() {
-                    super::$test(TestApp::spawn(Stack::Memory).await.expect("memory app")).await;
+                    super::$test(TestApp::spawn_with(Stack::Memory, SETTINGS).await.expect("memory app")).await;
                 }
 
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn on_sqlite() {
-                    super::$test(TestApp::spawn(Stack::Sqlite).await.expect("sqlite app")).await;
+                    super::$test(TestApp::spawn_with(Stack::Sqlite, SETTINGS).await.expect("sqlite app")).await;
                 }
 
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn on_postgres() {
-                    let Some(app) = TestApp::spawn(Stack::Postgres).await else {
+                    let Some(app) = TestApp::spawn_with(Stack::Postgres, SETTINGS).await else {
                         eprintln!("skipped: {} is not set", $crate::support::db::POSTGRES_URL_VAR);
                         return;
                     };
@@ -387,7 +398,7 @@ macro_rules! http_tests {
 
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn on_mysql() {
-                    let Some(app) = TestApp::spawn(Stack::Mysql).await else {
+                    let Some(app) = TestApp::spawn_with(Stack::Mysql, SETTINGS).await else {
                         eprintln!("skipped: {} is not set", $crate::support::db::MYSQL_URL_VAR);
                         return;
                     };
@@ -395,6 +406,9 @@ macro_rules! http_tests {
                 }
             }
         )+
+    };
+    ($($test:ident),+ $(,)?) => {
+        $crate::support::app::http_tests!(with []: $($test),+);
     };
 }
 pub(crate) use http_tests;
