@@ -111,6 +111,11 @@ impl Fields {
         self.string(name).map(SecretString::from)
     }
 
+    /// Whether the body has `name` with a value other than `null`.
+    pub fn present(&self, name: &str) -> bool {
+        self.map.get(name).is_some_and(|v| !v.is_null())
+    }
+
     /// Whether the body has `name` at all (even as `null`).
     pub fn has(&self, name: &str) -> bool {
         self.map.contains_key(name)

@@ -477,9 +477,11 @@ impl Default for SecurityPolicy {
 }
 
 impl SecurityPolicy {
-    /// Whether a sign-in at `auth_time` is recent at `now`.
+    /// Whether a sign-in at `auth_time` is recent at `now`. Counted in
+    /// whole seconds, as tokens carry `auth_time` (a NumericDate): a
+    /// sign-in at 12:00:00.9 is 1 s old at 12:00:01.1, not 0.2 s.
     pub fn is_recent(&self, auth_time: OffsetDateTime, now: OffsetDateTime) -> bool {
-        now - auth_time <= self.reauth_max_age
+        now.unix_timestamp() - auth_time.unix_timestamp() <= self.reauth_max_age.whole_seconds()
     }
 }
 
@@ -648,6 +650,11 @@ mod tests {
         let at = datetime!(2026-01-01 00:00 UTC);
         assert!(policy.is_recent(at, at + Duration::seconds(900)));
         assert!(!policy.is_recent(at, at + Duration::seconds(901)));
+        // Whole seconds: what a token's `auth_time` can say.
+        let policy = SecurityPolicy { reauth_max_age: Duration::seconds(1), ..SecurityPolicy::default() };
+        let late_in_a_second = at + Duration::milliseconds(900);
+        assert!(policy.is_recent(late_in_a_second, at + Duration::milliseconds(1_999)));
+        assert!(!policy.is_recent(late_in_a_second, at + Duration::seconds(2)));
     }
 
     #[test]

@@ -19,6 +19,8 @@ pub enum KeyFileError {
     Io { path: PathBuf, source: io::Error },
     #[error("{path}: not a PEM-encoded PKCS#8 Ed25519 private key")]
     Invalid { path: PathBuf },
+    #[error("{path}: not a secret key file (base64 of at least 32 bytes)")]
+    InvalidSecret { path: PathBuf },
 }
 
 /// Reads the Ed25519 key at `path` as PKCS#8 DER; when the file does not
@@ -73,8 +75,8 @@ pub fn generate(path: &Path) -> Result<Vec<u8>, KeyFileError> {
 pub fn load_or_create_secret(path: &Path, create: bool) -> Result<Vec<u8>, KeyFileError> {
     let decode = |text: &str| {
         let bytes = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, text.trim())
-            .map_err(|_| KeyFileError::Invalid { path: path.into() })?;
-        if bytes.len() < 32 { Err(KeyFileError::Invalid { path: path.into() }) } else { Ok(bytes) }
+            .map_err(|_| KeyFileError::InvalidSecret { path: path.into() })?;
+        if bytes.len() < 32 { Err(KeyFileError::InvalidSecret { path: path.into() }) } else { Ok(bytes) }
     };
     match fs::read_to_string(path) {
         Ok(text) => decode(&text),

@@ -247,11 +247,17 @@ impl Body for SecondFactor {
         let mfa_token = fields.string("mfa_token");
         let code = fields.optional_string("code").map(SecretString::from);
         let recovery_code = fields.optional_string("recovery_code").map(SecretString::from);
-        let passkey = fields.has("passkey");
-        let given = usize::from(code.is_some()) + usize::from(recovery_code.is_some()) + usize::from(passkey);
-        if given != 1 {
-            fields.reject("code", "required", "Send exactly one of code, recovery_code or passkey.");
-            return None;
+        let passkey = fields.present("passkey");
+        match usize::from(code.is_some()) + usize::from(recovery_code.is_some()) + usize::from(passkey) {
+            0 => {
+                fields.reject("code", "required", "Send one of code, recovery_code or passkey.");
+                return None;
+            }
+            1 => {}
+            _ => {
+                fields.reject("code", "conflict", "Send only one of code, recovery_code or passkey.");
+                return None;
+            }
         }
         if passkey {
             fields.reject("passkey", "unsupported", "No passkey is registered to this account.");

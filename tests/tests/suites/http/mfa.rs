@@ -344,6 +344,17 @@ async fn an_unknown_mfa_token_is_refused(app: TestApp) {
         let res = second_factor(&app, &json!({"mfa_token": token, "recovery_code": codes[0]})).await;
         assert_problem(res, 401, "invalid_mfa_token").await;
     }
+    // A body that does not say which factor it brings is refused before
+    // anything is checked.
+    for (body, code) in [
+        (json!({"mfa_token": genuine}), "required"),
+        (json!({"mfa_token": genuine, "code": null, "passkey": null}), "required"),
+        (json!({"mfa_token": genuine, "code": "123456", "recovery_code": codes[0]}), "conflict"),
+    ] {
+        let problem = assert_problem(second_factor(&app, &body).await, 400, "validation_failed").await;
+        assert_eq!(problem["errors"][0]["field"], "code", "{body}");
+        assert_eq!(problem["errors"][0]["code"], code, "{body}");
+    }
     // Nothing was used up meanwhile.
     assert_eq!(second_factor(&app, &json!({"mfa_token": genuine, "recovery_code": codes[0]})).await.status(), 200);
 }
