@@ -9,7 +9,7 @@ use std::future::Future;
 
 use gatehouse_domain::{
     AccessClaims, AuditEvent, Digest, Factor, FactorId, MfaChallenge, PasswordHash, PendingTotp, RecordedEvent,
-    Revocation, Role, Sealed, Session, SessionId, ThrottleKey, User, UserId, Username,
+    Revocation, Role, Sealed, ServiceClaims, Session, SessionId, ThrottleKey, User, UserId, Username,
 };
 use secrecy::SecretString;
 
@@ -375,6 +375,17 @@ pub trait TokenCodec: Send + Sync + 'static {
     /// `typ` `at+jwt`, no `crit`, `jwk`, `jku`, `x5u` or `x5c` header, and
     /// every claim present with the right type.
     fn verify(&self, token: &str) -> Result<AccessClaims, TokenError>;
+
+    /// Signs a service token's `claims` with the current key.
+    fn sign_service(&self, claims: &ServiceClaims) -> Result<String, TokenError>;
+
+    /// [`Self::verify`] for a service token.
+    ///
+    /// # Errors
+    /// As [`Self::verify`], and MUST also refuse a token that carries any
+    /// of a user token's `sid`, `role` or `username` (and `verify` refuses
+    /// one without them): neither kind can pass as the other.
+    fn verify_service(&self, token: &str) -> Result<ServiceClaims, TokenError>;
 
     /// Public keys to publish at `/.well-known/jwks.json` (none for HMAC).
     fn published_keys(&self) -> Vec<PublishedKey>;

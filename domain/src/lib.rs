@@ -9,6 +9,7 @@ pub mod audit;
 pub mod mfa;
 pub mod password;
 pub mod role;
+pub mod service;
 pub mod session;
 pub mod throttle;
 pub mod token;
@@ -22,8 +23,9 @@ pub use mfa::{
 };
 pub use password::{NewPassword, PasswordHash, PasswordRule};
 pub use role::{Permission, Role, RoleError};
+pub use service::{ClientSecret, Scope, ScopeError, Scopes, ServiceAccount, ServiceAccountId, ServiceName};
 pub use session::{RefreshDecision, Revocation, Session, SessionId, SessionState};
 pub use throttle::{ThrottleKey, ThrottlePolicy, ThrottleWindow};
-pub use token::{AccessClaims, ClaimsError, TokenPolicy};
+pub use token::{AccessClaims, ClaimsError, ServiceClaims, TokenPolicy};
 pub use user::{User, UserId, leaves_no_active_admin};
 pub use username::{Username, UsernameError};

@@ -7,7 +7,7 @@
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
-use crate::{Amr, Role, Session, SessionId, User, UserId, Username};
+use crate::{Amr, Role, Scopes, ServiceAccount, ServiceAccountId, Session, SessionId, User, UserId, Username};
 
 /// The claims of a Gatehouse access token. Every field is required.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,6 +30,23 @@ pub struct AccessClaims {
     pub auth_time: i64,
     /// How the user signed in (RFC 8176); kept across refreshes.
     pub amr: Amr,
+}
+
+/// The claims of a service token (RFC 9068): a service account's, issued
+/// with the client-credentials grant. No `sid`, `role` or `username`: a
+/// service token can never pass as a user's, nor the reverse.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceClaims {
+    pub iss: String,
+    pub aud: String,
+    /// The service account.
+    pub sub: ServiceAccountId,
+    pub client_id: String,
+    pub scope: Scopes,
+    pub exp: i64,
+    pub iat: i64,
+    pub nbf: i64,
+    pub jti: Uuid,
 }
 
 /// Lifetimes, identity and tolerance of the tokens this service issues.
@@ -97,6 +114,37 @@ impl TokenPolicy {
         }
     }
 
+    /// The claims of a new service token for `account` with `scope`, issued
+    /// at `now`; it lasts the access-token lifetime.
+    pub fn service_claims(
+        &self,
+        account: &ServiceAccount,
+        scope: Scopes,
+        jti: Uuid,
+        now: OffsetDateTime,
+    ) -> ServiceClaims {
+        let iat = now.unix_timestamp();
+        ServiceClaims {
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+            sub: account.id,
+            client_id: account.client_id.clone(),
+            scope,
+            exp: iat + self.access_ttl.whole_seconds(),
+            iat,
+            nbf: iat,
+            jti,
+        }
+    }
+
+    /// [`Self::check`] for a service token.
+    ///
+    /// # Errors
+    /// The first [`ClaimsError`] found.
+    pub fn check_service(&self, claims: &ServiceClaims, now: OffsetDateTime) -> Result<(), ClaimsError> {
+        self.check_parts(&claims.iss, &claims.aud, claims.exp, claims.nbf, claims.iat, now)
+    }
+
     /// When a session opened at `now` stops accepting its refresh token.
     pub fn session_expiry(&self, now: OffsetDateTime) -> OffsetDateTime {
         now + self.refresh_ttl
@@ -115,21 +163,33 @@ impl TokenPolicy {
     /// # Errors
     /// The first [`ClaimsError`] found.
     pub fn check(&self, claims: &AccessClaims, now: OffsetDateTime) -> Result<(), ClaimsError> {
-        if claims.iss != self.issuer {
+        self.check_parts(&claims.iss, &claims.aud, claims.exp, claims.nbf, claims.iat, now)
+    }
+
+    fn check_parts(
+        &self,
+        iss: &str,
+        aud: &str,
+        exp: i64,
+        nbf: i64,
+        iat: i64,
+        now: OffsetDateTime,
+    ) -> Result<(), ClaimsError> {
+        if iss != self.issuer {
             return Err(ClaimsError::WrongIssuer);
         }
-        if claims.aud != self.audience {
+        if aud != self.audience {
             return Err(ClaimsError::WrongAudience);
         }
         let now = now.unix_timestamp();
         let leeway = self.leeway.whole_seconds();
-        if now >= claims.exp.saturating_add(leeway) {
+        if now >= exp.saturating_add(leeway) {
             return Err(ClaimsError::Expired);
         }
-        if now.saturating_add(leeway) < claims.nbf {
+        if now.saturating_add(leeway) < nbf {
             return Err(ClaimsError::NotYetValid);
         }
-        if now.saturating_add(leeway) < claims.iat {
+        if now.saturating_add(leeway) < iat {
             return Err(ClaimsError::IssuedInTheFuture);
         }
         Ok(())
@@ -230,6 +290,25 @@ mod tests {
         let mut c = claims(&policy);
         c.aud = "other-service".into();
         assert_eq!(policy.check(&c, NOW), Err(ClaimsError::WrongAudience));
+    }
+
+    #[test]
+    fn service_tokens_last_for_the_access_ttl_and_are_checked_like_user_tokens() {
+        let policy = TokenPolicy::default();
+        let account = ServiceAccount {
+            id: ServiceAccountId::from_uuid(Uuid::from_u128(9)),
+            name: crate::ServiceName::parse("billing").unwrap(),
+            client_id: "svc_1".into(),
+            secret_hash: crate::Digest([0; 32]),
+            scopes: Scopes::new([crate::Scope::UsersRead]),
+            created_at: NOW,
+        };
+        let mut c = policy.service_claims(&account, account.scopes.clone(), Uuid::from_u128(3), NOW);
+        assert_eq!((c.sub, c.client_id.as_str(), c.exp - c.iat), (account.id, "svc_1", 900));
+        assert_eq!(policy.check_service(&c, NOW + Duration::seconds(929)), Ok(()));
+        assert_eq!(policy.check_service(&c, NOW + Duration::seconds(930)), Err(ClaimsError::Expired));
+        c.aud = "other".into();
+        assert_eq!(policy.check_service(&c, NOW), Err(ClaimsError::WrongAudience));
     }
 
     #[test]

@@ -17,7 +17,7 @@ use aws_lc_rs::{
 };
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use gatehouse_application::ports::{PublishedKey, TokenCodec, TokenError};
-use gatehouse_domain::{AccessClaims, Amr, SessionId, UserId, Username};
+use gatehouse_domain::{AccessClaims, Amr, Scopes, ServiceAccountId, ServiceClaims, SessionId, UserId, Username};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -272,25 +272,189 @@ impl TryFrom<WireClaims> for AccessClaims {
     }
 }
 
-impl TokenCodec for JwtCodec {
-    fn sign(&self, claims: &AccessClaims) -> Result<String, TokenError> {
+/// A service token on the wire. The user claims are read only to refuse a
+/// token that carries them.
+#[derive(Serialize, Deserialize)]
+struct WireServiceClaims {
+    iss: String,
+    aud: String,
+    sub: Uuid,
+    client_id: String,
+    scope: String,
+    exp: i64,
+    iat: i64,
+    nbf: i64,
+    jti: Uuid,
+    #[serde(default, skip_serializing)]
+    sid: Option<serde_json::Value>,
+    #[serde(default, skip_serializing)]
+    role: Option<serde_json::Value>,
+    #[serde(default, skip_serializing)]
+    username: Option<serde_json::Value>,
+}
+
+impl From<&ServiceClaims> for WireServiceClaims {
+    fn from(c: &ServiceClaims) -> Self {
+        Self {
+            iss: c.iss.clone(),
+            aud: c.aud.clone(),
+            sub: c.sub.as_uuid(),
+            client_id: c.client_id.clone(),
+            scope: c.scope.to_string(),
+            exp: c.exp,
+            iat: c.iat,
+            nbf: c.nbf,
+            jti: c.jti,
+            sid: None,
+            role: None,
+            username: None,
+        }
+    }
+}
+
+impl TryFrom<WireServiceClaims> for ServiceClaims {
+    type Error = TokenError;
+
+    fn try_from(w: WireServiceClaims) -> Result<Self, TokenError> {
+        if w.sid.is_some() || w.role.is_some() || w.username.is_some() {
+            return Err(TokenError::Invalid);
+        }
+        Ok(Self {
+            iss: w.iss,
+            aud: w.aud,
+            sub: ServiceAccountId::from_uuid(w.sub),
+            client_id: w.client_id,
+            scope: Scopes::parse(&w.scope).map_err(|_| TokenError::Invalid)?,
+            exp: w.exp,
+            iat: w.iat,
+            nbf: w.nbf,
+            jti: w.jti,
+        })
+    }
+}
+
+impl JwtCodec {
+    fn sign_wire<T: Serialize>(&self, claims: &T) -> Result<String, TokenError> {
         let mut header = Header::new(self.algorithm);
         header.typ = Some(ACCESS_TOKEN_TYP.into());
         header.kid = Some(self.kid.clone());
-        jsonwebtoken::encode(&header, &WireClaims::from(claims), &self.encoding)
-            .map_err(|e| TokenError::Internal(e.to_string()))
+        jsonwebtoken::encode(&header, claims, &self.encoding).map_err(|e| TokenError::Internal(e.to_string()))
+    }
+
+    fn verify_wire<T: serde::de::DeserializeOwned>(&self, token: &str) -> Result<T, TokenError> {
+        let key = self.check_header(token)?;
+        let data = jsonwebtoken::decode::<T>(token, &key.key, &self.validation).map_err(|_| TokenError::Invalid)?;
+        Ok(data.claims)
+    }
+}
+
+impl TokenCodec for JwtCodec {
+    fn sign(&self, claims: &AccessClaims) -> Result<String, TokenError> {
+        self.sign_wire(&WireClaims::from(claims))
     }
 
     fn verify(&self, token: &str) -> Result<AccessClaims, TokenError> {
-        let key = self.check_header(token)?;
-        let data =
-            jsonwebtoken::decode::<WireClaims>(token, &key.key, &self.validation).map_err(|_| TokenError::Invalid)?;
-        data.claims.try_into()
+        self.verify_wire::<WireClaims>(token)?.try_into()
+    }
+
+    fn sign_service(&self, claims: &ServiceClaims) -> Result<String, TokenError> {
+        self.sign_wire(&WireServiceClaims::from(claims))
+    }
+
+    fn verify_service(&self, token: &str) -> Result<ServiceClaims, TokenError> {
+        self.verify_wire::<WireServiceClaims>(token)?.try_into()
     }
 
     fn published_keys(&self) -> Vec<PublishedKey> {
         let mut keys: Vec<&VerifyingKey> = self.verifying.values().collect();
         keys.sort_by_key(|k| k.state);
         keys.into_iter().filter_map(|k| k.published.clone()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_lc_rs::{rand::SystemRandom, signature::Ed25519KeyPair};
+    use gatehouse_domain::{Role, Scope};
+
+    use super::*;
+
+    fn codec() -> JwtCodec {
+        let der = Ed25519KeyPair::generate_pkcs8v1(&SystemRandom::new()).unwrap();
+        JwtCodec::new(&SigningKey::Ed25519 { pkcs8_der: der.as_ref().to_vec() }).unwrap()
+    }
+
+    fn user_claims() -> AccessClaims {
+        AccessClaims {
+            iss: "gatehouse".into(),
+            aud: "gatehouse".into(),
+            sub: UserId::from_uuid(Uuid::from_u128(1)),
+            exp: 2_000_000_900,
+            iat: 2_000_000_000,
+            nbf: 2_000_000_000,
+            jti: Uuid::from_u128(2),
+            sid: SessionId::from_uuid(Uuid::from_u128(3)),
+            role: Role::Admin,
+            username: Username::parse("alice").unwrap(),
+            auth_time: 2_000_000_000,
+            amr: Amr::password(),
+        }
+    }
+
+    fn service_claims() -> ServiceClaims {
+        ServiceClaims {
+            iss: "gatehouse".into(),
+            aud: "gatehouse".into(),
+            sub: ServiceAccountId::from_uuid(Uuid::from_u128(4)),
+            client_id: "svc_0123".into(),
+            scope: Scopes::new([Scope::UsersRead, Scope::Introspect]),
+            exp: 2_000_000_900,
+            iat: 2_000_000_000,
+            nbf: 2_000_000_000,
+            jti: Uuid::from_u128(5),
+        }
+    }
+
+    #[test]
+    fn a_service_token_round_trips_with_its_client_and_scope() {
+        let codec = codec();
+        let token = codec.sign_service(&service_claims()).unwrap();
+        assert_eq!(codec.verify_service(&token).unwrap(), service_claims());
+    }
+
+    #[test]
+    fn a_user_token_never_passes_as_a_service_token() {
+        let codec = codec();
+        let token = codec.sign(&user_claims()).unwrap();
+        assert_eq!(codec.verify_service(&token), Err(TokenError::Invalid));
+    }
+
+    #[test]
+    fn a_service_token_never_passes_as_a_user_token() {
+        let codec = codec();
+        let token = codec.sign_service(&service_claims()).unwrap();
+        assert_eq!(codec.verify(&token), Err(TokenError::Invalid));
+    }
+
+    #[test]
+    fn a_service_token_that_also_carries_user_claims_is_refused() {
+        #[derive(Serialize)]
+        struct Both {
+            #[serde(flatten)]
+            service: WireServiceClaims,
+            sid: Uuid,
+            role: &'static str,
+            username: &'static str,
+        }
+        let codec = codec();
+        let token = codec
+            .sign_wire(&Both {
+                service: WireServiceClaims::from(&service_claims()),
+                sid: Uuid::from_u128(3),
+                role: "admin",
+                username: "alice",
+            })
+            .unwrap();
+        assert_eq!(codec.verify_service(&token), Err(TokenError::Invalid));
     }
 }
