@@ -5,8 +5,8 @@ use gatehouse_application::{Adapters, Gatehouse, Parts};
 use gatehouse_domain::{SecurityPolicy, TokenPolicy};
 use gatehouse_infrastructure::{
     Argon2Hasher, Argon2Settings, AwsLcFactorCrypto, Database, HmacRefreshTokens, JwtCodec, KeyState,
-    PrometheusMetrics, SeaOrmAuditLog, SeaOrmLoginThrottle, SeaOrmMfaStore, SeaOrmSessionStore, SeaOrmUserStore,
-    SigningKey, SystemClock, UuidV7Ids, key_file, sea_orm::DatabaseSettings,
+    PrometheusMetrics, SeaOrmAuditLog, SeaOrmLoginThrottle, SeaOrmMfaStore, SeaOrmServiceAccountStore,
+    SeaOrmSessionStore, SeaOrmUserStore, SigningKey, SystemClock, UuidV7Ids, key_file, sea_orm::DatabaseSettings,
 };
 use secrecy::ExposeSecret;
 use time::Duration;
@@ -35,6 +35,7 @@ impl Adapters for Production {
     type Metrics = PrometheusMetrics;
     type Mfa = SeaOrmMfaStore;
     type Crypto = AwsLcFactorCrypto;
+    type ServiceAccounts = SeaOrmServiceAccountStore;
 }
 
 /// The token policy the settings describe.
@@ -251,6 +252,7 @@ pub fn build(settings: &Settings, db: &Database) -> Result<Gatehouse<Production>
         metrics,
         mfa: db.mfa(),
         crypto: factor_crypto(settings)?,
+        service_accounts: db.service_accounts(),
         policy: token_policy(settings),
         security: security_policy(settings),
     }))

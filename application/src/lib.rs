@@ -17,6 +17,7 @@ pub mod mfa;
 pub mod password;
 pub mod ports;
 pub mod revocations;
+pub mod service_accounts;
 pub mod sessions;
 
 pub use admin::{AdminError, UserPage};
@@ -27,12 +28,13 @@ pub use login::{LoginError, LoginRequest, LoginStep, MfaPending, SecondFactorPro
 pub use mfa::{MfaError, TotpEnrolment};
 pub use password::ChangePasswordError;
 pub use revocations::RevocationList;
+pub use service_accounts::{ClientAuthError, IssuedSecret, ServiceAccountError, ServicePrincipal, ServiceToken};
 pub use sessions::{LogoutScope, RefreshError, RevokeSessionError, SessionView};
 
 use gatehouse_domain::{SecurityPolicy, TokenPolicy};
 use ports::{
     AuditLog, Clock, FactorCrypto, IdSource, LoginThrottle, Metrics, MfaStore, PasswordHasher, RefreshTokens,
-    SessionStore, TokenCodec, UserStore,
+    ServiceAccountStore, SessionStore, TokenCodec, UserStore,
 };
 
 /// The set of adapter types an application is built from.
@@ -49,6 +51,7 @@ pub trait Adapters: Send + Sync + 'static {
     type Metrics: Metrics;
     type Mfa: MfaStore;
     type Crypto: FactorCrypto;
+    type ServiceAccounts: ServiceAccountStore;
 }
 
 /// What an application is built from: one adapter per port, and the token
@@ -70,6 +73,7 @@ pub struct Parts<A: Adapters> {
     pub metrics: A::Metrics,
     pub mfa: A::Mfa,
     pub crypto: A::Crypto,
+    pub service_accounts: A::ServiceAccounts,
     pub policy: TokenPolicy,
     /// Recent authentication and the admin MFA rule.
     pub security: SecurityPolicy,
@@ -95,6 +99,7 @@ pub struct Gatehouse<A: Adapters> {
     metrics: A::Metrics,
     mfa: A::Mfa,
     crypto: A::Crypto,
+    service_accounts: A::ServiceAccounts,
     policy: TokenPolicy,
     security: SecurityPolicy,
     /// Revoked sessions, kept in memory for the hot path.
@@ -118,6 +123,7 @@ impl<A: Adapters> Gatehouse<A> {
             metrics,
             mfa,
             crypto,
+            service_accounts,
             policy,
             security,
         } = parts;
@@ -134,6 +140,7 @@ impl<A: Adapters> Gatehouse<A> {
             metrics,
             mfa,
             crypto,
+            service_accounts,
             policy,
             security,
             revocations: RevocationList::default(),
@@ -192,6 +199,7 @@ pub struct PartsRef<'a, A: Adapters> {
     pub metrics: &'a A::Metrics,
     pub mfa: &'a A::Mfa,
     pub crypto: &'a A::Crypto,
+    pub service_accounts: &'a A::ServiceAccounts,
     pub revocations: &'a RevocationList,
 }
 
@@ -212,6 +220,7 @@ impl<A: Adapters> Gatehouse<A> {
             metrics: &self.metrics,
             mfa: &self.mfa,
             crypto: &self.crypto,
+            service_accounts: &self.service_accounts,
             revocations: &self.revocations,
         }
     }

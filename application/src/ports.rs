@@ -9,7 +9,8 @@ use std::future::Future;
 
 use gatehouse_domain::{
     AccessClaims, AuditEvent, Digest, Factor, FactorId, MfaChallenge, PasswordHash, PendingTotp, RecordedEvent,
-    Revocation, Role, Sealed, ServiceClaims, Session, SessionId, ThrottleKey, User, UserId, Username,
+    Revocation, Role, Sealed, ServiceAccount, ServiceAccountId, ServiceClaims, Session, SessionId, ThrottleKey, User,
+    UserId, Username,
 };
 use secrecy::SecretString;
 
@@ -663,4 +664,53 @@ pub trait FactorCrypto: Send + Sync + 'static {
     /// # Errors
     /// [`SealError`] when the key is unknown or the value does not open.
     fn open(&self, sealed: &Sealed, context: &[u8]) -> Result<Vec<u8>, SealError>;
+}
+
+/// Service accounts: non-human clients of the client-credentials grant.
+pub trait ServiceAccountStore: Send + Sync + 'static {
+    /// Inserts a new account and appends `audit`, in one transaction.
+    ///
+    /// # Errors
+    /// [`StoreError`]; ids and client ids are unique by construction (the
+    /// store enforces it with unique indexes all the same).
+    fn insert_audited(
+        &self,
+        account: &ServiceAccount,
+        audit: Option<&AuditEvent>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The account with this id, if any.
+    fn find(&self, id: ServiceAccountId) -> impl Future<Output = Result<Option<ServiceAccount>, StoreError>> + Send;
+
+    /// The account with this client id, if any.
+    fn find_by_client_id(
+        &self,
+        client_id: &str,
+    ) -> impl Future<Output = Result<Option<ServiceAccount>, StoreError>> + Send;
+
+    /// Every account, in id (creation) order.
+    fn list(&self) -> impl Future<Output = Result<Vec<ServiceAccount>, StoreError>> + Send;
+
+    /// Replaces the account's secret digest and appends `audit`, in one
+    /// transaction; the old secret stops working at once. Returns whether
+    /// the account exists.
+    fn set_secret_audited(
+        &self,
+        id: ServiceAccountId,
+        secret_hash: &Digest,
+        at: OffsetDateTime,
+        audit: Option<&AuditEvent>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Deletes the account, records `revocation` in the revocation feed
+    /// that sessions use (so that every instance refuses the account's
+    /// tokens within the same bound) and appends `audit`, in one
+    /// transaction. Returns whether the account existed; when it did not,
+    /// nothing is written.
+    fn delete_audited(
+        &self,
+        id: ServiceAccountId,
+        revocation: &Revocation,
+        audit: Option<&AuditEvent>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }

@@ -35,6 +35,9 @@ pub enum AuditAction {
     RecoveryCodesRegenerated,
     /// An admin removed every factor of a user.
     MfaReset,
+    ServiceAccountCreate,
+    ServiceAccountSecretRotate,
+    ServiceAccountDelete,
 }
 
 /// Whether it succeeded.
@@ -71,7 +74,7 @@ pub struct RecordedEvent {
     pub hash: String,
 }
 
-const ACTIONS: [(AuditAction, &str); 18] = [
+const ACTIONS: [(AuditAction, &str); 21] = [
     (AuditAction::Register, "register"),
     (AuditAction::Login, "login"),
     (AuditAction::Refresh, "refresh"),
@@ -90,6 +93,9 @@ const ACTIONS: [(AuditAction, &str); 18] = [
     (AuditAction::RecoveryCodeUsed, "recovery_code_used"),
     (AuditAction::RecoveryCodesRegenerated, "recovery_codes_regenerated"),
     (AuditAction::MfaReset, "mfa_reset"),
+    (AuditAction::ServiceAccountCreate, "service_account_create"),
+    (AuditAction::ServiceAccountSecretRotate, "service_account_rotate"),
+    (AuditAction::ServiceAccountDelete, "service_account_delete"),
 ];
 
 impl AuditAction {

@@ -26,6 +26,9 @@ pub enum ThrottleKey {
     /// counted per /64 (one host usually holds a whole /64), IPv4 and
     /// IPv4-mapped IPv6 clients per address.
     Address(IpAddr),
+    /// Secret checks of one OAuth 2.0 client (a service account's
+    /// `client_id`, at most 64 characters).
+    Client(String),
 }
 
 impl ThrottleKey {
@@ -57,16 +60,18 @@ impl ThrottleKey {
     /// let an attacker reset it by logging into an account of their own
     /// between guesses.
     pub fn cleared_by_success(&self) -> bool {
-        matches!(self, Self::Username(_))
+        matches!(self, Self::Username(_) | Self::Client(_))
     }
 }
 
-/// The stable text form stores keep: `user:<name>` or `addr:<ip>`.
+/// The stable text form stores keep: `user:<name>`, `addr:<ip>` or
+/// `client:<client_id>`.
 impl fmt::Display for ThrottleKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Username(name) => write!(f, "user:{name}"),
             Self::Address(ip) => write!(f, "addr:{ip}"),
+            Self::Client(id) => write!(f, "client:{id}"),
         }
     }
 }

@@ -29,8 +29,13 @@ pub mod testkit;
 pub use argon2_hasher::{Argon2Hasher, Argon2Settings};
 pub use factor_crypto::AwsLcFactorCrypto;
 pub use jwt_codec::{JwtCodec, KeyState, SigningKey};
-pub use memory::{MemoryAuditLog, MemoryLoginThrottle, MemoryMfaStore, MemorySessionStore, MemoryUserStore};
+pub use memory::{
+    MemoryAuditLog, MemoryLoginThrottle, MemoryMfaStore, MemoryServiceAccountStore, MemorySessionStore, MemoryUserStore,
+};
 pub use prometheus_metrics::PrometheusMetrics;
 pub use refresh_tokens::HmacRefreshTokens;
-pub use sea_orm::{Database, SeaOrmAuditLog, SeaOrmLoginThrottle, SeaOrmMfaStore, SeaOrmSessionStore, SeaOrmUserStore};
+pub use sea_orm::{
+    Database, SeaOrmAuditLog, SeaOrmLoginThrottle, SeaOrmMfaStore, SeaOrmServiceAccountStore, SeaOrmSessionStore,
+    SeaOrmUserStore,
+};
 pub use system::{FixedClock, SystemClock, UuidV7Ids};

@@ -50,8 +50,8 @@ use time::OffsetDateTime;
 
 use crate::{
     Argon2Hasher, Argon2Settings, AwsLcFactorCrypto, FixedClock, HmacRefreshTokens, JwtCodec, MemoryAuditLog,
-    MemoryLoginThrottle, MemoryMfaStore, MemorySessionStore, MemoryUserStore, PrometheusMetrics, SigningKey, UuidV7Ids,
-    jwt_codec::KeyError, refresh_tokens::KeyTooShort,
+    MemoryLoginThrottle, MemoryMfaStore, MemoryServiceAccountStore, MemorySessionStore, MemoryUserStore,
+    PrometheusMetrics, SigningKey, UuidV7Ids, jwt_codec::KeyError, refresh_tokens::KeyTooShort,
 };
 
 /// The in-memory adapter set, generic over the clock (a [`FixedClock`]
@@ -72,6 +72,7 @@ impl<C: Clock> Adapters for InMemory<C> {
     type Metrics = PrometheusMetrics;
     type Mfa = MemoryMfaStore;
     type Crypto = AwsLcFactorCrypto;
+    type ServiceAccounts = MemoryServiceAccountStore;
 }
 
 /// Why [`InMemoryBuilder::build`] failed.
@@ -93,6 +94,7 @@ pub struct InMemoryBuilder<C = FixedClock> {
     users: MemoryUserStore,
     sessions: MemorySessionStore,
     mfa: MemoryMfaStore,
+    service_accounts: MemoryServiceAccountStore,
     audit: MemoryAuditLog,
     metrics: PrometheusMetrics,
     clock: C,
@@ -115,9 +117,11 @@ impl InMemoryBuilder<FixedClock> {
     /// The defaults described in the module docs.
     pub fn new() -> Self {
         let audit = MemoryAuditLog::new();
+        let sessions = MemorySessionStore::with_audit(audit.clone());
         Self {
             users: MemoryUserStore::with_audit(audit.clone()),
-            sessions: MemorySessionStore::with_audit(audit.clone()),
+            service_accounts: MemoryServiceAccountStore::new(audit.clone(), sessions.clone()),
+            sessions,
             mfa: MemoryMfaStore::with_audit(audit.clone()),
             audit,
             metrics: PrometheusMetrics::new(),
@@ -146,6 +150,7 @@ impl<C: Clock> InMemoryBuilder<C> {
             users: self.users,
             sessions: self.sessions,
             mfa: self.mfa,
+            service_accounts: self.service_accounts,
             audit: self.audit,
             metrics: self.metrics,
             clock,
@@ -166,10 +171,19 @@ impl<C: Clock> InMemoryBuilder<C> {
     /// app's with [`Self::mfa`] after this call.
     #[must_use]
     pub fn stores(mut self, users: MemoryUserStore, sessions: MemorySessionStore, audit: MemoryAuditLog) -> Self {
+        self.service_accounts = MemoryServiceAccountStore::new(audit.clone(), sessions.clone());
         self.users = users;
         self.sessions = sessions;
         self.mfa = MemoryMfaStore::with_audit(audit.clone());
         self.audit = audit;
+        self
+    }
+
+    /// Uses this service-account store (share a clone with another
+    /// instance; build it on that instance's audit log and session store).
+    #[must_use]
+    pub fn service_accounts(mut self, store: MemoryServiceAccountStore) -> Self {
+        self.service_accounts = store;
         self
     }
 
@@ -273,6 +287,7 @@ impl<C: Clock> InMemoryBuilder<C> {
             metrics: self.metrics,
             mfa: self.mfa,
             crypto: self.crypto.unwrap_or_else(AwsLcFactorCrypto::ephemeral),
+            service_accounts: self.service_accounts,
             policy: self.policy,
             security: self.security,
         }))

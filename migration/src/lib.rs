@@ -18,6 +18,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261125_000001_users_and_sessions;
 mod m20261202_000001_login_throttle;
 mod m20261203_000001_second_factors;
+mod m20261203_000002_service_accounts;
 
 /// Every migration, oldest first.
 #[derive(Debug)]
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000001_users_and_sessions::Migration),
             Box::new(m20261202_000001_login_throttle::Migration),
             Box::new(m20261203_000001_second_factors::Migration),
+            Box::new(m20261203_000002_service_accounts::Migration),
         ]
     }
 }

@@ -20,5 +20,6 @@ mod password;
 mod refresh;
 mod register;
 mod revocations;
+mod service_accounts;
 mod sessions;
 mod support;

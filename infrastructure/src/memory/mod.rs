@@ -7,12 +7,14 @@
 
 mod audit_log;
 mod mfa_store;
+mod service_account_store;
 mod session_store;
 mod throttle;
 mod user_store;
 
 pub use audit_log::MemoryAuditLog;
 pub use mfa_store::MemoryMfaStore;
+pub use service_account_store::MemoryServiceAccountStore;
 pub use session_store::MemorySessionStore;
 pub use throttle::MemoryLoginThrottle;
 pub use user_store::MemoryUserStore;

@@ -38,6 +38,11 @@ impl MemorySessionStore {
         Self { state: Arc::default(), audit }
     }
 
+    /// Adds `revocation` to the feed (a deleted service account's).
+    pub(crate) fn record_revocation(&self, revocation: &Revocation) {
+        lock(&self.state).revocations.entry(revocation.session_id).or_insert(*revocation);
+    }
+
     fn record(&self, audit: Option<&AuditEvent>) {
         if let Some(event) = audit {
             self.audit.push(event);

@@ -4,6 +4,7 @@
 mod audit_log;
 mod entities;
 mod mfa_store;
+mod service_account_store;
 mod session_store;
 mod throttle;
 mod user_store;
@@ -17,6 +18,7 @@ use time::OffsetDateTime;
 
 pub use audit_log::SeaOrmAuditLog;
 pub use mfa_store::SeaOrmMfaStore;
+pub use service_account_store::SeaOrmServiceAccountStore;
 pub use session_store::SeaOrmSessionStore;
 pub use throttle::SeaOrmLoginThrottle;
 pub use user_store::SeaOrmUserStore;
@@ -101,6 +103,11 @@ impl Database {
     /// The second-factor store on this pool.
     pub fn mfa(&self) -> SeaOrmMfaStore {
         SeaOrmMfaStore::new(self.conn.clone())
+    }
+
+    /// The service-account store on this pool.
+    pub fn service_accounts(&self) -> SeaOrmServiceAccountStore {
+        SeaOrmServiceAccountStore::new(self.conn.clone())
     }
 
     /// The session store on this pool.

@@ -8,10 +8,11 @@
 //! rows. All are removed when the [`TestDb`] is dropped, also when the test
 //! fails.
 
-use gatehouse_application::ports::{AuditLog, LoginThrottle, MfaStore, SessionStore, UserStore};
+use gatehouse_application::ports::{AuditLog, LoginThrottle, MfaStore, ServiceAccountStore, SessionStore, UserStore};
 use gatehouse_infrastructure::{
-    Database, MemoryAuditLog, MemoryLoginThrottle, MemoryMfaStore, MemorySessionStore, MemoryUserStore, SeaOrmAuditLog,
-    SeaOrmLoginThrottle, SeaOrmMfaStore, SeaOrmSessionStore, SeaOrmUserStore, sea_orm::DatabaseSettings,
+    Database, MemoryAuditLog, MemoryLoginThrottle, MemoryMfaStore, MemoryServiceAccountStore, MemorySessionStore,
+    MemoryUserStore, SeaOrmAuditLog, SeaOrmLoginThrottle, SeaOrmMfaStore, SeaOrmServiceAccountStore,
+    SeaOrmSessionStore, SeaOrmUserStore, sea_orm::DatabaseSettings,
 };
 use time::Duration;
 
@@ -56,14 +57,15 @@ pub async fn mysql() -> Option<TestDb> {
 
 /// The stores of one backend under test. Each call hands out a new handle
 /// onto the same data, as clones of one adapter do. The audited writes of
-/// [`Self::users`], [`Self::sessions`] and [`Self::mfa`] append to
-/// [`Self::audit`].
+/// [`Self::users`], [`Self::sessions`], [`Self::mfa`] and
+/// [`Self::service_accounts`] append to [`Self::audit`].
 pub trait Backend: Send + 'static {
     type Users: UserStore + Clone;
     type Sessions: SessionStore + Clone;
     type Audit: AuditLog + Clone;
     type Throttle: LoginThrottle + Clone;
     type Mfa: MfaStore + Clone;
+    type ServiceAccounts: ServiceAccountStore + Clone;
 
     fn users(&self) -> Self::Users;
     fn sessions(&self) -> Self::Sessions;
@@ -73,13 +75,17 @@ pub trait Backend: Send + 'static {
     /// one database do.
     fn throttle(&self) -> Self::Throttle;
     fn mfa(&self) -> Self::Mfa;
+    /// Service accounts; a deletion's revocation goes to the feed of
+    /// [`Self::sessions`].
+    fn service_accounts(&self) -> Self::ServiceAccounts;
 }
 
 /// The throttle policy of the contract suites.
 pub const THROTTLE_LIMIT: u32 = 5;
 pub const THROTTLE_WINDOW: Duration = Duration::minutes(15);
 
-/// The in-memory stores, appending to one shared audit log.
+/// The in-memory stores, appending to one shared audit log; the service
+/// accounts' revocations go to the session store's feed.
 #[derive(Debug, Clone)]
 pub struct Memory {
     users: MemoryUserStore,
@@ -87,14 +93,17 @@ pub struct Memory {
     audit: MemoryAuditLog,
     throttle: MemoryLoginThrottle,
     mfa: MemoryMfaStore,
+    service_accounts: MemoryServiceAccountStore,
 }
 
 /// Empty in-memory stores whose audited writes append to one shared log.
 pub fn memory() -> Memory {
     let audit = MemoryAuditLog::new();
+    let sessions = MemorySessionStore::with_audit(audit.clone());
     Memory {
         users: MemoryUserStore::with_audit(audit.clone()),
-        sessions: MemorySessionStore::with_audit(audit.clone()),
+        service_accounts: MemoryServiceAccountStore::new(audit.clone(), sessions.clone()),
+        sessions,
         mfa: MemoryMfaStore::with_audit(audit.clone()),
         audit,
         throttle: MemoryLoginThrottle::new(THROTTLE_LIMIT, THROTTLE_WINDOW),
@@ -107,6 +116,7 @@ impl Backend for Memory {
     type Audit = MemoryAuditLog;
     type Throttle = MemoryLoginThrottle;
     type Mfa = MemoryMfaStore;
+    type ServiceAccounts = MemoryServiceAccountStore;
 
     fn users(&self) -> MemoryUserStore {
         self.users.clone()
@@ -127,6 +137,10 @@ impl Backend for Memory {
     fn mfa(&self) -> MemoryMfaStore {
         self.mfa.clone()
     }
+
+    fn service_accounts(&self) -> MemoryServiceAccountStore {
+        self.service_accounts.clone()
+    }
 }
 
 impl Backend for TestDb {
@@ -135,6 +149,7 @@ impl Backend for TestDb {
     type Audit = SeaOrmAuditLog;
     type Throttle = SeaOrmLoginThrottle;
     type Mfa = SeaOrmMfaStore;
+    type ServiceAccounts = SeaOrmServiceAccountStore;
 
     fn users(&self) -> SeaOrmUserStore {
         self.db.users()
@@ -154,6 +169,10 @@ impl Backend for TestDb {
 
     fn mfa(&self) -> SeaOrmMfaStore {
         self.db.mfa()
+    }
+
+    fn service_accounts(&self) -> SeaOrmServiceAccountStore {
+        self.db.service_accounts()
     }
 }
 
