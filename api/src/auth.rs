@@ -26,7 +26,10 @@ use std::{
 };
 
 use actix_web::{FromRequest, HttpMessage, HttpRequest, dev::Payload, web};
-use gatehouse_application::{Adapters, AdminPrincipal, Gatehouse, Principal, RecentPrincipal};
+use gatehouse_application::{
+    Adapters, AdminPrincipal, AuthError, Gatehouse, Operator, Principal, RecentPrincipal, ServicePrincipal,
+};
+use gatehouse_domain::Scope;
 
 use crate::{error::ApiError, extract::bearer_token, routes::client_address};
 
@@ -43,6 +46,65 @@ pub trait Requirement: 'static {
     /// The 403 answer when the principal falls short.
     fn check<A: Adapters>(app: &Gatehouse<A>, principal: Principal, req: &HttpRequest)
     -> Result<Self::Proof, ApiError>;
+
+    /// Checks a service client (a valid service token). By default no
+    /// service token may pass: 403 `insufficient_scope`.
+    ///
+    /// # Errors
+    /// The 403 answer when the client falls short.
+    fn check_service<A: Adapters>(
+        _app: &Gatehouse<A>,
+        _service: ServicePrincipal,
+        _req: &HttpRequest,
+    ) -> Result<Self::Proof, ApiError> {
+        Err(ApiError::InsufficientScope(None))
+    }
+}
+
+/// The scope that lets a service token onto a route.
+pub trait ScopeMarker: 'static {
+    const SCOPE: Scope;
+}
+
+/// `users:read`.
+#[derive(Debug)]
+pub struct UsersRead;
+impl ScopeMarker for UsersRead {
+    const SCOPE: Scope = Scope::UsersRead;
+}
+
+/// `users:write`.
+#[derive(Debug)]
+pub struct UsersWrite;
+impl ScopeMarker for UsersWrite {
+    const SCOPE: Scope = Scope::UsersWrite;
+}
+
+/// `audit:read`.
+#[derive(Debug)]
+pub struct AuditRead;
+impl ScopeMarker for AuditRead {
+    const SCOPE: Scope = Scope::AuditRead;
+}
+
+/// An admin user, or a service client whose token carries `S`.
+#[derive(Debug)]
+pub struct AdminOrScope<S>(std::marker::PhantomData<S>);
+
+impl<S: ScopeMarker> Requirement for AdminOrScope<S> {
+    type Proof = Operator;
+
+    fn check<A: Adapters>(app: &Gatehouse<A>, principal: Principal, _: &HttpRequest) -> Result<Operator, ApiError> {
+        Ok(Operator::Admin(app.authorize_admin(principal)?))
+    }
+
+    fn check_service<A: Adapters>(
+        app: &Gatehouse<A>,
+        service: ServicePrincipal,
+        _: &HttpRequest,
+    ) -> Result<Operator, ApiError> {
+        Ok(Operator::Service(app.authorize_service(service, S::SCOPE)?))
+    }
 }
 
 /// Any valid session: a signed-in user.
@@ -54,6 +116,15 @@ impl Requirement for Session {
 
     fn check<A: Adapters>(_: &Gatehouse<A>, principal: Principal, _: &HttpRequest) -> Result<Principal, ApiError> {
         Ok(principal)
+    }
+
+    /// A user's route: a service token is not a token for it.
+    fn check_service<A: Adapters>(
+        _: &Gatehouse<A>,
+        _: ServicePrincipal,
+        _: &HttpRequest,
+    ) -> Result<Principal, ApiError> {
+        Err(ApiError::InvalidToken)
     }
 }
 
@@ -70,6 +141,15 @@ impl Requirement for RecentSignIn {
         _: &HttpRequest,
     ) -> Result<RecentPrincipal, ApiError> {
         Ok(app.require_recent(principal)?)
+    }
+
+    /// A user's route: a service token is not a token for it.
+    fn check_service<A: Adapters>(
+        _: &Gatehouse<A>,
+        _: ServicePrincipal,
+        _: &HttpRequest,
+    ) -> Result<RecentPrincipal, ApiError> {
+        Err(ApiError::InvalidToken)
     }
 }
 
@@ -101,6 +181,8 @@ pub type Authenticated<A> = Auth<A, Session>;
 pub type Admin<A> = Auth<A, AdminRole>;
 /// A user who signed in recently.
 pub type Recent<A> = Auth<A, RecentSignIn>;
+/// An admin user, or a service token with scope `S`.
+pub type AdminOr<A, S> = Auth<A, AdminOrScope<S>>;
 
 impl<A, R: Requirement> Deref for Auth<A, R> {
     type Target = R::Proof;
@@ -127,7 +209,23 @@ impl<A: Adapters, R: Requirement> FromRequest for Auth<A, R> {
     /// answer even when the body is bad too.
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         ready(app::<A>(req).and_then(|app| {
-            let principal = authenticate(app, req)?;
+            let token = bearer_token(req)?;
+            let principal = match app.authenticate(token) {
+                Ok(mut principal) => {
+                    principal.client = client_address(req);
+                    principal
+                }
+                // Not a user's token: perhaps a service client's.
+                Err(AuthError::Invalid) => {
+                    return match app.authenticate_service(token) {
+                        Ok(service) => R::check_service(app, service, req),
+                        Err(AuthError::Invalid) => Err(AuthError::Invalid.into()),
+                        Err(e) => Err(e.into()),
+                    }
+                    .map(|proof| Self { proof, _app: PhantomData });
+                }
+                Err(e) => return Err(e.into()),
+            };
             // Body readers that depend on who asks find the principal here.
             req.extensions_mut().insert(principal.clone());
             R::check(app, principal, req).map(|proof| Self { proof, _app: PhantomData })
@@ -139,11 +237,4 @@ fn app<A: Adapters>(req: &HttpRequest) -> Result<&Gatehouse<A>, ApiError> {
     req.app_data::<web::Data<Gatehouse<A>>>()
         .map(|data| data.get_ref())
         .ok_or_else(|| ApiError::Internal("the application is not registered with the server".into()))
-}
-
-fn authenticate<A: Adapters>(app: &Gatehouse<A>, req: &HttpRequest) -> Result<Principal, ApiError> {
-    let token = bearer_token(req)?;
-    let mut principal = app.authenticate(token)?;
-    principal.client = client_address(req);
-    Ok(principal)
 }

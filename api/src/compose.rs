@@ -65,6 +65,7 @@ pub fn http_settings(settings: &Settings) -> Result<HttpSettings, SettingsError>
         trusted_proxies: TrustedProxies::parse(&server.trusted_proxies)
             .map_err(|e| SettingsError::new("server.trusted_proxies", e))?,
         jwks_max_age_seconds: settings.jwt.jwks_max_age_seconds,
+        public_url: server.public_url.clone(),
         cors_allowed_origins: CorsOrigins::parse(&server.cors_allowed_origins)
             .map_err(|e| SettingsError::new("server.cors_allowed_origins", e))?,
         metrics_listen: match &settings.metrics.listen {

@@ -14,7 +14,7 @@ use actix_web::{
 };
 use gatehouse_application::{
     AdminError, AuthError, ChangePasswordError, CreateUserError, LoginError, MfaError, RefreshError,
-    RevokeSessionError,
+    RevokeSessionError, ServiceAccountError,
     ports::{HashError, StoreError},
 };
 use serde::Serialize;
@@ -87,6 +87,8 @@ pub enum ApiError {
     ReauthenticationRequired,
     #[error("TOTP is already enabled for this account.")]
     MfaAlreadyEnabled,
+    #[error("This token's scope does not allow this.")]
+    InsufficientScope(Option<gatehouse_domain::Scope>),
     #[error("The service cannot reach its database; try again shortly.")]
     Unavailable(String),
     #[error("The service is busy checking passwords; try again shortly.")]
@@ -141,6 +143,7 @@ impl ApiError {
             Self::MfaRequired => "mfa_required",
             Self::ReauthenticationRequired => "reauthentication_required",
             Self::MfaAlreadyEnabled => "mfa_already_enabled",
+            Self::InsufficientScope(_) => "insufficient_scope",
             Self::Unavailable(_) => "unavailable",
             Self::Overloaded => "overloaded",
             Self::Internal(_) => "internal_error",
@@ -181,9 +184,11 @@ impl ResponseError for ApiError {
             | Self::InvalidCredentials
             | Self::InvalidRefreshToken
             | Self::InvalidMfaToken => StatusCode::UNAUTHORIZED,
-            Self::InsufficientRole | Self::AccountDisabled | Self::MfaRequired | Self::ReauthenticationRequired => {
-                StatusCode::FORBIDDEN
-            }
+            Self::InsufficientRole
+            | Self::AccountDisabled
+            | Self::MfaRequired
+            | Self::ReauthenticationRequired
+            | Self::InsufficientScope(_) => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::UsernameTaken | Self::LastAdmin | Self::MfaAlreadyEnabled => StatusCode::CONFLICT,
@@ -210,6 +215,13 @@ impl ResponseError for ApiError {
                 format!(r#"Bearer realm="gatehouse", error="invalid_token", error_description="{self}""#)
             } else {
                 r#"Bearer realm="gatehouse""#.to_owned()
+            };
+            response.insert_header((header::WWW_AUTHENTICATE, challenge));
+        }
+        if let Self::InsufficientScope(scope) = self {
+            let challenge = match scope {
+                Some(scope) => format!(r#"Bearer realm="gatehouse", error="insufficient_scope", scope="{scope}""#),
+                None => r#"Bearer realm="gatehouse", error="insufficient_scope""#.to_owned(),
             };
             response.insert_header((header::WWW_AUTHENTICATE, challenge));
         }
@@ -330,7 +342,17 @@ impl From<AuthError> for ApiError {
             AuthError::Forbidden => Self::InsufficientRole,
             AuthError::MfaRequired => Self::MfaRequired,
             AuthError::ReauthenticationRequired => Self::ReauthenticationRequired,
+            AuthError::InsufficientScope(scope) => Self::InsufficientScope(scope),
             AuthError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<ServiceAccountError> for ApiError {
+    fn from(e: ServiceAccountError) -> Self {
+        match e {
+            ServiceAccountError::NotFound => Self::NotFound,
+            ServiceAccountError::Store(e) => e.into(),
         }
     }
 }
@@ -359,7 +381,14 @@ impl From<MfaError> for ApiError {
 pub fn problem_for_framework_errors<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse<B>> {
     let is_problem =
         res.response().headers().get(header::CONTENT_TYPE).is_some_and(|v| v == HeaderValue::from_static(PROBLEM_JSON));
-    if is_problem {
+    // The OAuth endpoints answer RFC 6749 JSON errors of their own.
+    let is_oauth_error = res.request().path().starts_with("/oauth/")
+        && res
+            .response()
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .is_some_and(|v| v == HeaderValue::from_static("application/json"));
+    if is_problem || is_oauth_error {
         return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
     }
     let status = res.status();

@@ -111,6 +111,11 @@ impl Fields {
         self.string(name).map(SecretString::from)
     }
 
+    /// Takes field `name` as it is, if present.
+    pub fn take(&mut self, name: &str) -> Option<Value> {
+        self.map.remove(name)
+    }
+
     /// Whether the body has `name` with a value other than `null`.
     pub fn present(&self, name: &str) -> bool {
         self.map.get(name).is_some_and(|v| !v.is_null())

@@ -29,7 +29,8 @@ pub struct InvalidRefreshToken(pub Problem);
 
 /// `insufficient_role`: signed in, but the role does not allow this; or,
 /// under `mfa.required_for_admin`, `mfa_required`: an admin whose session
-/// was signed in without a second factor.
+/// was signed in without a second factor; or `insufficient_scope`: a
+/// service token without the route's scope (`WWW-Authenticate` names it).
 #[derive(ToResponse)]
 #[response(content_type = "application/problem+json")]
 pub struct Forbidden(pub Problem);

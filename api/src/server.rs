@@ -45,6 +45,8 @@ pub struct HttpSettings {
     pub metrics_token: Option<secrecy::SecretString>,
     /// `false`: no `/metrics` and no per-request recording.
     pub metrics_enabled: bool,
+    /// The base of the URLs in the authorization-server metadata.
+    pub public_url: String,
 }
 
 impl Default for HttpSettings {
@@ -60,6 +62,7 @@ impl Default for HttpSettings {
             metrics_listen: None,
             metrics_token: None,
             metrics_enabled: true,
+            public_url: "http://127.0.0.1:8080".into(),
         }
     }
 }
@@ -85,6 +88,9 @@ pub struct RunningServer {
         routes::admin::list, routes::admin::get, routes::admin::change, routes::admin::delete, routes::admin::audit,
         routes::mfa::login_mfa, routes::mfa::status, routes::mfa::start_totp, routes::mfa::confirm_totp,
         routes::mfa::disable_totp, routes::mfa::regenerate, routes::mfa::reset,
+        routes::service_accounts::create, routes::service_accounts::list, routes::service_accounts::get,
+        routes::service_accounts::rotate, routes::service_accounts::delete,
+        routes::oauth::token, routes::oauth::introspect, routes::oauth::revoke, routes::oauth::metadata,
         routes::jwks::jwks, routes::health::live, routes::health::ready, routes::metrics::metrics,
     ),
     components(
@@ -104,6 +110,7 @@ pub struct RunningServer {
         (name = "second factors", description = "TOTP and recovery codes of the signed-in user"),
         (name = "sessions", description = "Refresh, log out, list and revoke sessions, change the password"),
         (name = "administration", description = "User management (role `admin`)"),
+        (name = "oauth", description = "OAuth 2.0 for service accounts: RFC 6749 form bodies and JSON errors, not problem+json"),
         (name = "operations", description = "Health probes and public keys"),
     )
 )]
@@ -118,6 +125,10 @@ impl Modify for BearerAuth {
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
         );
+        components.add_security_scheme(
+            "client_basic",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Basic).build()),
+        );
     }
 }
 
@@ -131,6 +142,8 @@ pub fn configure<A: Adapters>(cfg: &mut web::ServiceConfig) {
 fn configure_api<A: Adapters>(cfg: &mut web::ServiceConfig) {
     routes::auth::configure::<A>(cfg);
     routes::mfa::configure::<A>(cfg);
+    routes::oauth::configure::<A>(cfg);
+    routes::service_accounts::configure::<A>(cfg);
     routes::sessions::configure::<A>(cfg);
     routes::admin::configure::<A>(cfg);
     routes::jwks::configure::<A>(cfg);
@@ -157,6 +170,7 @@ pub fn start<A: Adapters>(app: Arc<Gatehouse<A>>, http: &HttpSettings) -> std::i
     let token = web::Data::new(routes::metrics::MetricsToken(http.metrics_token.clone()));
     let metrics_here = http.metrics_enabled && http.metrics_listen.is_none();
     let recording = web::Data::new(Recording(http.metrics_enabled));
+    let public_url = web::Data::new(routes::oauth::PublicUrl(http.public_url.clone()));
     let metrics = match http.metrics_listen {
         Some(listen) if http.metrics_enabled => Some(start_metrics::<A>(app.clone(), token.clone(), listen)?),
         _ => None,
@@ -170,6 +184,7 @@ pub fn start<A: Adapters>(app: Arc<Gatehouse<A>>, http: &HttpSettings) -> std::i
             .app_data(origins.clone())
             .app_data(token.clone())
             .app_data(recording.clone())
+            .app_data(public_url.clone())
             .app_data(extract::payload_config(limit))
             .configure(configure_api::<A>)
             .configure(|cfg| {

@@ -121,6 +121,14 @@ pub struct ServerSettings {
     /// Browser origins allowed to call the API (`https://app.example`).
     #[serde(default)]
     pub cors_allowed_origins: Vec<String>,
+    /// The service's public base URL, for the absolute URLs of the
+    /// authorization-server metadata.
+    #[serde(default = "public_url")]
+    pub public_url: String,
+}
+
+fn public_url() -> String {
+    "http://127.0.0.1:8080".into()
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -344,6 +352,10 @@ impl Settings {
         }
         if let Err(e) = crate::cors::CorsOrigins::parse(&self.server.cors_allowed_origins) {
             return Err(SettingsError::new("server.cors_allowed_origins", e));
+        }
+        let url = self.server.public_url.as_str();
+        if !(url.starts_with("http://") || url.starts_with("https://")) || url.contains(char::is_whitespace) {
+            return Err(SettingsError::new("server.public_url", "must be an absolute http:// or https:// URL"));
         }
         if self.rate_limit.window_seconds < 0 {
             return Err(SettingsError::new("rate_limit.window_seconds", "must not be negative"));

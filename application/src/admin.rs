@@ -5,7 +5,7 @@
 use gatehouse_domain::{AuditAction, User, UserId, leaves_no_active_admin};
 
 use crate::{
-    Adapters, AdminPrincipal, Gatehouse,
+    ActsAsAdmin, Adapters, Gatehouse,
     metrics::RevocationReason,
     ports::{ChangeUserError, Clock, RevokeScope, StoreError, UserChange, UserStore},
 };
@@ -49,7 +49,7 @@ impl<A: Adapters> Gatehouse<A> {
     /// [`StoreError`] only.
     pub async fn list_users(
         &self,
-        _admin: &AdminPrincipal,
+        _admin: &impl ActsAsAdmin,
         after: Option<UserId>,
         limit: u32,
     ) -> Result<UserPage, AdminError> {
@@ -66,7 +66,7 @@ impl<A: Adapters> Gatehouse<A> {
     ///
     /// # Errors
     /// [`AdminError::NotFound`].
-    pub async fn get_user(&self, _admin: &AdminPrincipal, id: UserId) -> Result<User, AdminError> {
+    pub async fn get_user(&self, _admin: &impl ActsAsAdmin, id: UserId) -> Result<User, AdminError> {
         self.users.find_by_id(id).await?.ok_or(AdminError::NotFound)
     }
 
@@ -76,14 +76,13 @@ impl<A: Adapters> Gatehouse<A> {
     /// # Errors
     /// [`AdminError::NotFound`],
     /// [`AdminError::LastAdmin`].
-    #[tracing::instrument(skip_all, fields(admin = %admin.principal().user_id, user_id = %id, ?change))]
+    #[tracing::instrument(skip_all, fields(admin = %admin.actor_id(), user_id = %id, ?change))]
     pub async fn change_user(
         &self,
-        admin: &AdminPrincipal,
+        admin: &impl ActsAsAdmin,
         id: UserId,
         change: UserChange,
     ) -> Result<User, AdminError> {
-        let principal = admin.principal();
         let now = self.clock.now();
         let action = match change.disabled {
             Some(true) => AuditAction::Disable,
@@ -97,7 +96,7 @@ impl<A: Adapters> Gatehouse<A> {
         if let Some(disabled) = change.disabled {
             detail.push(format!("disabled={disabled}"));
         }
-        let audit = principal.event(now, action).about(id).detail(detail.join(" "));
+        let audit = admin.audit_event(now, action).about(id).detail(detail.join(" "));
         let user = self.users.update_audited(id, change, now, Some(&audit)).await?;
         self.revoke(RevokeScope::User(id), RevocationReason::Admin).await?;
         tracing::info!(role = %user.role, disabled = user.disabled, "user changed; sessions revoked");
@@ -109,9 +108,8 @@ impl<A: Adapters> Gatehouse<A> {
     /// # Errors
     /// [`AdminError::NotFound`],
     /// [`AdminError::LastAdmin`].
-    #[tracing::instrument(skip_all, fields(admin = %admin.principal().user_id, user_id = %id))]
-    pub async fn delete_user(&self, admin: &AdminPrincipal, id: UserId) -> Result<(), AdminError> {
-        let principal = admin.principal();
+    #[tracing::instrument(skip_all, fields(admin = %admin.actor_id(), user_id = %id))]
+    pub async fn delete_user(&self, admin: &impl ActsAsAdmin, id: UserId) -> Result<(), AdminError> {
         let user = self.users.find_by_id(id).await?.ok_or(AdminError::NotFound)?;
         // The store decides the last-admin rule atomically; this early check
         // only spares the last admin a needless logout when it refuses.
@@ -121,8 +119,8 @@ impl<A: Adapters> Gatehouse<A> {
         // Revoke first: the revocation records must exist before the
         // session rows go with the user.
         self.revoke(RevokeScope::User(id), RevocationReason::Admin).await?;
-        let audit = principal
-            .event(self.clock.now(), AuditAction::Delete)
+        let audit = admin
+            .audit_event(self.clock.now(), AuditAction::Delete)
             .about(id)
             .detail(format!("username={}", user.username));
         self.users.delete_audited(id, Some(&audit)).await?;

@@ -3,7 +3,7 @@
 use gatehouse_domain::{RecordedEvent, UserId};
 
 use crate::{
-    Adapters, AdminError, AdminPrincipal, Gatehouse,
+    Adapters, AdminError, Gatehouse,
     ports::{AuditLog, ChainReport, StoreError},
 };
 
@@ -23,7 +23,7 @@ impl<A: Adapters> Gatehouse<A> {
     /// [`StoreError`] only.
     pub async fn audit_events(
         &self,
-        _admin: &AdminPrincipal,
+        _admin: &impl crate::ActsAsAdmin,
         before: Option<u64>,
         limit: u32,
         user: Option<UserId>,

@@ -45,6 +45,10 @@ pub enum AuthError {
     /// The route needs a sign-in within `security.reauth_max_age`.
     #[error("a recent sign-in is required")]
     ReauthenticationRequired,
+    /// A service token without the scope the route needs (`None`: no
+    /// scope lets a service token in).
+    #[error("insufficient scope")]
+    InsufficientScope(Option<gatehouse_domain::Scope>),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -174,5 +178,85 @@ pub struct RecentPrincipal(Principal);
 impl RecentPrincipal {
     pub fn principal(&self) -> &Principal {
         &self.0
+    }
+}
+
+/// A service client allowed on an admin route by one of its scopes. Only
+/// [`Gatehouse::authorize_service`] makes one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceAdmin(crate::ServicePrincipal);
+
+impl ServiceAdmin {
+    pub fn service(&self) -> &crate::ServicePrincipal {
+        &self.0
+    }
+}
+
+/// Who acts in an admin use case: an admin user, or a service client whose
+/// token carries the route's scope. The audit trail records either as the
+/// actor (a service account by its id).
+pub trait ActsAsAdmin: Send + Sync {
+    /// A successful event acted by this operator.
+    fn audit_event(&self, at: OffsetDateTime, action: AuditAction) -> AuditEvent;
+    /// The actor's id: the user's, or the service account's.
+    fn actor_id(&self) -> uuid::Uuid;
+}
+
+impl ActsAsAdmin for AdminPrincipal {
+    fn audit_event(&self, at: OffsetDateTime, action: AuditAction) -> AuditEvent {
+        self.0.event(at, action)
+    }
+
+    fn actor_id(&self) -> uuid::Uuid {
+        self.0.user_id.as_uuid()
+    }
+}
+
+impl ActsAsAdmin for ServiceAdmin {
+    fn audit_event(&self, at: OffsetDateTime, action: AuditAction) -> AuditEvent {
+        AuditEvent::success(at, action).by(UserId::from_uuid(self.0.account_id.as_uuid()))
+    }
+
+    fn actor_id(&self) -> uuid::Uuid {
+        self.0.account_id.as_uuid()
+    }
+}
+
+/// An admin user or a scoped service client, as an admin route that
+/// accepts both receives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Operator {
+    Admin(AdminPrincipal),
+    Service(ServiceAdmin),
+}
+
+impl ActsAsAdmin for Operator {
+    fn audit_event(&self, at: OffsetDateTime, action: AuditAction) -> AuditEvent {
+        match self {
+            Self::Admin(a) => a.audit_event(at, action),
+            Self::Service(s) => s.audit_event(at, action),
+        }
+    }
+
+    fn actor_id(&self) -> uuid::Uuid {
+        match self {
+            Self::Admin(a) => a.actor_id(),
+            Self::Service(s) => s.actor_id(),
+        }
+    }
+}
+
+impl<A: Adapters> Gatehouse<A> {
+    /// The proof that a service client may act on an admin route that
+    /// `scope` opens.
+    ///
+    /// # Errors
+    /// [`AuthError::InsufficientScope`] when its token lacks `scope`.
+    pub fn authorize_service(
+        &self,
+        service: crate::ServicePrincipal,
+        scope: gatehouse_domain::Scope,
+    ) -> Result<ServiceAdmin, AuthError> {
+        if service.has(scope) { Ok(ServiceAdmin(service)) } else { Err(AuthError::InsufficientScope(Some(scope))) }
     }
 }

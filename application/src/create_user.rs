@@ -78,6 +78,6 @@ impl<A: Adapters> Gatehouse<A> {
     }
 }
 
-fn truncate_to_micros(t: time::OffsetDateTime) -> time::OffsetDateTime {
+pub(crate) fn truncate_to_micros(t: time::OffsetDateTime) -> time::OffsetDateTime {
     t.replace_nanosecond(t.nanosecond() / 1_000 * 1_000).unwrap_or(t)
 }

@@ -11,6 +11,7 @@ pub mod admin;
 pub mod audit;
 pub mod authenticate;
 pub mod create_user;
+pub mod introspection;
 pub mod login;
 pub mod metrics;
 pub mod mfa;
@@ -22,8 +23,9 @@ pub mod sessions;
 
 pub use admin::{AdminError, UserPage};
 pub use audit::AuditPage;
-pub use authenticate::{AdminPrincipal, AuthError, Principal, RecentPrincipal};
+pub use authenticate::{ActsAsAdmin, AdminPrincipal, AuthError, Operator, Principal, RecentPrincipal, ServiceAdmin};
 pub use create_user::CreateUserError;
+pub use introspection::Introspection;
 pub use login::{LoginError, LoginRequest, LoginStep, MfaPending, SecondFactorProof, SecondFactorRequest, TokenPair};
 pub use mfa::{MfaError, TotpEnrolment};
 pub use password::ChangePasswordError;

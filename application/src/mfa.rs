@@ -17,7 +17,7 @@ use secrecy::SecretString;
 use time::{Duration, OffsetDateTime};
 
 use crate::{
-    Adapters, AdminPrincipal, Gatehouse, Principal, RecentPrincipal,
+    Adapters, Gatehouse, Principal, RecentPrincipal,
     metrics::RevocationReason,
     ports::{AddFactorError, Clock, FactorCrypto, IdSource, MfaStore, RevokeScope, StoreError, UserStore},
 };
@@ -179,15 +179,14 @@ impl<A: Adapters> Gatehouse<A> {
     ///
     /// # Errors
     /// [`MfaError::NotFound`] for an unknown user.
-    pub async fn reset_mfa(&self, admin: &AdminPrincipal, user: UserId) -> Result<(), MfaError> {
-        let actor = admin.principal();
+    pub async fn reset_mfa(&self, admin: &impl crate::ActsAsAdmin, user: UserId) -> Result<(), MfaError> {
         if self.users.find_by_id(user).await?.is_none() {
             return Err(MfaError::NotFound);
         }
-        let audit = actor.event(self.clock.now(), AuditAction::MfaReset).about(user);
+        let audit = admin.audit_event(self.clock.now(), AuditAction::MfaReset).about(user);
         self.mfa.reset_audited(user, Some(&audit)).await?;
         self.revoke(RevokeScope::User(user), RevocationReason::Admin).await?;
-        tracing::info!(user_id = %user, admin_id = %actor.user_id, "MFA reset by an admin");
+        tracing::info!(user_id = %user, admin_id = %admin.actor_id(), "MFA reset by an admin");
         Ok(())
     }
 

@@ -241,6 +241,11 @@ pub trait SessionStore: Send + Sync + 'static {
         self.revoke_audited(scope, at, relevant_until, None)
     }
 
+    /// Adds `revocation` to the feed on its own (a service token or a
+    /// deleted service account: nothing in `sessions` to mark). A record
+    /// for the same id that is already there is kept.
+    fn record_revocation(&self, revocation: &Revocation) -> impl Future<Output = Result<(), StoreError>> + Send;
+
     /// The user's sessions that are neither revoked nor expired at `now`,
     /// newest first.
     fn list_live(

@@ -98,7 +98,8 @@ impl<A: Adapters> Gatehouse<A> {
         name: ServiceName,
         scopes: Scopes,
     ) -> Result<IssuedSecret, StoreError> {
-        let now = self.clock.now();
+        // Stores keep microseconds; so does every answer about the account.
+        let now = crate::create_user::truncate_to_micros(self.clock.now());
         let mut id_bytes = [0u8; CLIENT_ID_RANDOM_BYTES];
         self.crypto.random(&mut id_bytes);
         let client_secret = self.new_client_secret();
@@ -264,7 +265,10 @@ impl<A: Adapters> Gatehouse<A> {
             TokenError::Internal(e) => AuthError::Store(StoreError::Internal(e)),
         })?;
         self.policy.check_service(&claims, self.clock.now())?;
-        if self.revocations.is_revoked(feed_key(claims.sub)) {
+        // The account deleted, or this one token revoked.
+        if self.revocations.is_revoked(feed_key(claims.sub))
+            || self.revocations.is_revoked(SessionId::from_uuid(claims.jti))
+        {
             return Err(AuthError::Revoked);
         }
         Ok(ServicePrincipal { account_id: claims.sub, client_id: claims.client_id, scope: claims.scope })

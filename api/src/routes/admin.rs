@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 
 use super::App;
 use crate::{
-    auth::Admin,
+    auth::{AdminOr, AuditRead, UsersRead, UsersWrite},
     error::{ApiError, FieldError},
     extract::{Body, Fields, Json},
     responses::{
@@ -163,9 +163,13 @@ fn user_id(raw: &str) -> Result<UserId, ApiError> {
         (status = 403, response = Forbidden),
         (status = 503, response = Unavailable),
     ))]
-pub async fn list<A: Adapters>(app: App<A>, admin: Admin<A>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+pub async fn list<A: Adapters>(
+    app: App<A>,
+    admin: AdminOr<A, UsersRead>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
     let (after, limit) = page_params(req.query_string())?;
-    let page = app.list_users(&admin, after, limit).await?;
+    let page = app.list_users(&*admin, after, limit).await?;
     Ok(HttpResponse::Ok().insert_header(("cache-control", "no-store")).json(UserPageBody {
         users: page.users.iter().map(AdminUserBody::from).collect(),
         next_cursor: page.next.map(encode_cursor),
@@ -182,8 +186,12 @@ pub async fn list<A: Adapters>(app: App<A>, admin: Admin<A>, req: HttpRequest) -
         (status = 404, response = NotFound),
         (status = 503, response = Unavailable),
     ))]
-pub async fn get<A: Adapters>(app: App<A>, admin: Admin<A>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    let user = app.get_user(&admin, user_id(&id)?).await?;
+pub async fn get<A: Adapters>(
+    app: App<A>,
+    admin: AdminOr<A, UsersRead>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let user = app.get_user(&*admin, user_id(&id)?).await?;
     Ok(HttpResponse::Ok().insert_header(("cache-control", "no-store")).json(AdminUserBody::from(&user)))
 }
 
@@ -204,12 +212,12 @@ pub async fn get<A: Adapters>(app: App<A>, admin: Admin<A>, id: web::Path<String
     ))]
 pub async fn change<A: Adapters>(
     app: App<A>,
-    admin: Admin<A>,
+    admin: AdminOr<A, UsersWrite>,
     id: web::Path<String>,
     Json(patch): Json<UserPatch>,
 ) -> Result<HttpResponse, ApiError> {
     let change = UserChange { role: patch.role, disabled: patch.disabled };
-    let user = app.change_user(&admin, user_id(&id)?, change).await?;
+    let user = app.change_user(&*admin, user_id(&id)?, change).await?;
     Ok(HttpResponse::Ok().json(AdminUserBody::from(&user)))
 }
 
@@ -227,10 +235,10 @@ pub async fn change<A: Adapters>(
     ))]
 pub async fn delete<A: Adapters>(
     app: App<A>,
-    admin: Admin<A>,
+    admin: AdminOr<A, UsersWrite>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    app.delete_user(&admin, user_id(&id)?).await?;
+    app.delete_user(&*admin, user_id(&id)?).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -302,9 +310,13 @@ fn audit_params(query: &str) -> Result<(Option<u64>, u32, Option<UserId>), ApiEr
         (status = 403, response = Forbidden),
         (status = 503, response = Unavailable),
     ))]
-pub async fn audit<A: Adapters>(app: App<A>, admin: Admin<A>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+pub async fn audit<A: Adapters>(
+    app: App<A>,
+    admin: AdminOr<A, AuditRead>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
     let (before, limit, user) = audit_params(req.query_string())?;
-    let page = app.audit_events(&admin, before, limit, user).await?;
+    let page = app.audit_events(&*admin, before, limit, user).await?;
     let events = page
         .events
         .into_iter()

@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 
 use super::{App, auth::token_response};
 use crate::{
-    auth::{Admin, Authenticated, Recent},
+    auth::{AdminOr, Authenticated, Recent, UsersWrite},
     error::ApiError,
     extract::{Body, Fields, Json},
     responses::{
@@ -306,8 +306,12 @@ pub async fn login_mfa<A: Adapters>(
         (status = 404, response = NotFound),
         (status = 503, response = Unavailable),
     ))]
-pub async fn reset<A: Adapters>(app: App<A>, admin: Admin<A>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn reset<A: Adapters>(
+    app: App<A>,
+    admin: AdminOr<A, UsersWrite>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let user = uuid::Uuid::parse_str(&id).map(gatehouse_domain::UserId::from_uuid).map_err(|_| ApiError::NotFound)?;
-    app.reset_mfa(&admin, user).await?;
+    app.reset_mfa(&*admin, user).await?;
     Ok(HttpResponse::NoContent().finish())
 }

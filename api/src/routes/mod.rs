@@ -6,6 +6,8 @@ pub mod health;
 pub mod jwks;
 pub mod metrics;
 pub mod mfa;
+pub mod oauth;
+pub mod service_accounts;
 pub mod sessions;
 
 use actix_web::{HttpRequest, web};

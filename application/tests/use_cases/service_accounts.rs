@@ -185,3 +185,86 @@ async fn service_account_changes_are_audited_with_the_admin_as_actor() {
         assert!(event.event.detail.as_deref().unwrap_or_default().contains(&issued.account.id.to_string()));
     }
 }
+
+#[tokio::test]
+async fn introspection_tells_live_tokens_from_revoked_expired_and_garbage() {
+    use gatehouse_application::Introspection;
+    let app = app(0);
+    let root = admin(&app).await;
+    let user = login(&app, "root").await;
+    let issued = app.create_service_account(&root, ServiceName::parse("x").unwrap(), Scopes::default()).await.unwrap();
+    let service =
+        app.issue_service_token(&issued.account.client_id, &secret(issued.client_secret.expose()), None).await.unwrap();
+
+    assert!(
+        matches!(app.introspect(&user.access_token).await.unwrap(), Introspection::Access(c) if c.sid == user.session_id)
+    );
+    assert!(matches!(
+        app.introspect(user.refresh_token.expose_secret()).await.unwrap(),
+        Introspection::Refresh { session, .. } if session.id == user.session_id
+    ));
+    assert!(matches!(
+        app.introspect(service.access_token.expose_secret()).await.unwrap(),
+        Introspection::Service(c) if c.sub == issued.account.id
+    ));
+    assert!(matches!(app.introspect("garbage").await.unwrap(), Introspection::Inactive));
+
+    app.parts().clock.advance(Duration::seconds(931));
+    assert!(matches!(app.introspect(&user.access_token).await.unwrap(), Introspection::Inactive), "expired");
+    assert!(matches!(app.introspect(service.access_token.expose_secret()).await.unwrap(), Introspection::Inactive));
+}
+
+#[tokio::test]
+async fn revoking_a_token_ends_what_it_grants_and_ignores_the_unknown() {
+    use gatehouse_application::Introspection;
+    let app = app(0);
+    let root = admin(&app).await;
+    let by_refresh = login(&app, "root").await;
+    let by_access = login(&app, "root").await;
+    let issued = app.create_service_account(&root, ServiceName::parse("x").unwrap(), Scopes::default()).await.unwrap();
+    let key = secret(issued.client_secret.expose());
+    let service = app.issue_service_token(&issued.account.client_id, &key, None).await.unwrap();
+    let other = app.issue_service_token(&issued.account.client_id, &key, None).await.unwrap();
+
+    app.revoke_token(by_refresh.refresh_token.expose_secret()).await.unwrap();
+    app.revoke_token(&by_access.access_token).await.unwrap();
+    app.revoke_token(service.access_token.expose_secret()).await.unwrap();
+    app.revoke_token("not a token").await.unwrap();
+
+    assert_err!(app.authenticate(&by_refresh.access_token), AuthError::Revoked);
+    assert_err!(app.authenticate(&by_access.access_token), AuthError::Revoked);
+    assert_err!(app.authenticate_service(service.access_token.expose_secret()), AuthError::Revoked);
+    assert!(matches!(app.introspect(service.access_token.expose_secret()).await.unwrap(), Introspection::Inactive));
+    // Only that one service token: another of the same account still works.
+    assert!(app.authenticate_service(other.access_token.expose_secret()).is_ok());
+}
+
+#[tokio::test]
+async fn a_service_client_acts_as_admin_only_with_the_routes_scope_and_is_audited_as_the_actor() {
+    use gatehouse_application::ActsAsAdmin;
+    let app = app(0);
+    let root = admin(&app).await;
+    let issued = app
+        .create_service_account(&root, ServiceName::parse("x").unwrap(), scopes(&[Scope::UsersWrite]))
+        .await
+        .unwrap();
+    let token =
+        app.issue_service_token(&issued.account.client_id, &secret(issued.client_secret.expose()), None).await.unwrap();
+    let service = app.authenticate_service(token.access_token.expose_secret()).unwrap();
+
+    assert_err!(
+        app.authorize_service(service.clone(), Scope::AuditRead),
+        AuthError::InsufficientScope(Some(Scope::AuditRead))
+    );
+    let operator = app.authorize_service(service, Scope::UsersWrite).unwrap();
+    assert_eq!(operator.actor_id(), issued.account.id.as_uuid());
+
+    crate::support::register(&app, "bob").await;
+    let bob = crate::support::stored_user(&app, "bob").await.unwrap();
+    app.change_user(&operator, bob.id, gatehouse_application::ports::UserChange { role: None, disabled: Some(true) })
+        .await
+        .unwrap();
+    let events = app.audit_events(&root, None, 50, None).await.unwrap().events;
+    let disable = events.iter().find(|e| e.event.action == AuditAction::Disable).unwrap();
+    assert_eq!(disable.event.actor.map(|a| a.as_uuid()), Some(issued.account.id.as_uuid()));
+}

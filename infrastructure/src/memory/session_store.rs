@@ -59,6 +59,11 @@ fn in_scope(session: &Session, scope: RevokeScope) -> bool {
 }
 
 impl SessionStore for MemorySessionStore {
+    async fn record_revocation(&self, revocation: &Revocation) -> Result<(), StoreError> {
+        MemorySessionStore::record_revocation(self, revocation);
+        Ok(())
+    }
+
     async fn insert_audited(&self, session: &Session, audit: Option<&AuditEvent>) -> Result<(), StoreError> {
         let mut state = lock(&self.state);
         if state.sessions.contains_key(&session.id) {

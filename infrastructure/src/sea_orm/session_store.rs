@@ -144,6 +144,22 @@ impl SessionStore for SeaOrmSessionStore {
         retry_on_deadlock(|e| Some(e), || self.revoke_once(scope, at, relevant_until, audit)).await
     }
 
+    async fn record_revocation(&self, revocation: &Revocation) -> Result<(), StoreError> {
+        let row = session_revocations::ActiveModel {
+            session_id: Set(revocation.session_id.as_uuid()),
+            user_id: Set(revocation.user_id.as_uuid()),
+            revoked_at: Set(to_micros(revocation.revoked_at)),
+            relevant_until: Set(to_micros(revocation.relevant_until)),
+        };
+        let column = session_revocations::Column::SessionId;
+        session_revocations::Entity::insert(row)
+            .on_conflict(OnConflict::column(column).do_nothing_on([column]).to_owned())
+            .exec_without_returning(&self.conn)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
     #[tracing::instrument(skip_all, fields(user_id = %user))]
     async fn list_live(&self, user: UserId, now: OffsetDateTime) -> Result<Vec<Session>, StoreError> {
         sessions::Entity::find()

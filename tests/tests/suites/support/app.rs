@@ -20,8 +20,8 @@ use gatehouse_api::{
 use gatehouse_application::{Gatehouse, ports::RevokeScope};
 use gatehouse_domain::{NewPassword, Role, SessionId, User, Username};
 use gatehouse_infrastructure::{
-    Database, MemoryAuditLog, MemoryLoginThrottle, MemoryMfaStore, MemorySessionStore, MemoryUserStore, SystemClock,
-    key_file,
+    Database, MemoryAuditLog, MemoryLoginThrottle, MemoryMfaStore, MemoryServiceAccountStore, MemorySessionStore,
+    MemoryUserStore, SystemClock, key_file,
     sea_orm::DatabaseSettings,
     testkit::{InMemory, InMemoryBuilder},
 };
@@ -43,6 +43,7 @@ enum Shared {
         mfa: MemoryMfaStore,
         audit: MemoryAuditLog,
         throttle: MemoryLoginThrottle,
+        service_accounts: MemoryServiceAccountStore,
     },
     Sql(Arc<TestDb>),
 }
@@ -118,9 +119,13 @@ impl TestApp {
             Some(db) => Shared::Sql(db),
             None => {
                 let audit = MemoryAuditLog::new();
+                let sessions = MemorySessionStore::with_audit(audit.clone());
                 Shared::Memory {
                     users: MemoryUserStore::with_audit(audit.clone()),
-                    sessions: MemorySessionStore::with_audit(audit.clone()),
+                    // Service accounts too: a client known to one instance
+                    // authenticates on every other.
+                    service_accounts: MemoryServiceAccountStore::new(audit.clone(), sessions.clone()),
+                    sessions,
                     mfa: MemoryMfaStore::with_audit(audit.clone()),
                     audit,
                     // The throttle lives with the stores: instances of one
@@ -156,13 +161,14 @@ impl TestApp {
         let poll = StdDuration::from_millis(settings.sessions.revocation_poll_milliseconds);
         let purge = StdDuration::from_secs(settings.sessions.purge_interval_seconds);
         let (running, started, background) = match &shared {
-            Shared::Memory { users, sessions, mfa, audit, throttle } => {
+            Shared::Memory { users, sessions, mfa, audit, throttle, service_accounts } => {
                 // The public test kit, as a downstream suite would use it,
                 // with the settings' keys and the real clock.
                 let app = Arc::new(
                     InMemoryBuilder::new()
                         .clock(SystemClock)
                         .stores(users.clone(), sessions.clone(), audit.clone())
+                        .service_accounts(service_accounts.clone())
                         // Second factors too, sealed with the settings' key,
                         // under the settings' recent-sign-in and admin rules.
                         .mfa(mfa.clone())
