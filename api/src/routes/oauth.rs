@@ -239,6 +239,7 @@ pub struct ServiceTokenBody {
         (status = 400, description = "`invalid_request`, `unsupported_grant_type` or `invalid_scope`", body = OAuthErrorBody),
         (status = 401, description = "`invalid_client`", body = OAuthErrorBody,
             headers(("WWW-Authenticate" = String, description = "Basic"))),
+        (status = 413, response = crate::responses::PayloadTooLarge),
         (status = 429, description = "`slow_down`: too many failed client authentications", body = OAuthErrorBody,
             headers(("Retry-After" = u64))),
         (status = 503, description = "`temporarily_unavailable`", body = OAuthErrorBody, headers(("Retry-After" = u64))),
@@ -366,6 +367,7 @@ pub struct IntrospectionBody {
         (status = 401, description = "`invalid_client`", body = OAuthErrorBody,
             headers(("WWW-Authenticate" = String, description = "Basic"))),
         (status = 403, description = "`insufficient_scope`: the client lacks `introspect`", body = OAuthErrorBody),
+        (status = 413, response = crate::responses::PayloadTooLarge),
         (status = 429, description = "`slow_down`", body = OAuthErrorBody, headers(("Retry-After" = u64))),
         (status = 503, description = "`temporarily_unavailable`", body = OAuthErrorBody, headers(("Retry-After" = u64))),
     ))]
@@ -432,6 +434,7 @@ pub async fn introspect<A: Adapters>(app: App<A>, req: HttpRequest, body: Bytes)
     responses(
         (status = 200, description = "Revoked, or nothing to revoke"),
         (status = 400, description = "`invalid_request`", body = OAuthErrorBody),
+        (status = 413, response = crate::responses::PayloadTooLarge),
         (status = 503, description = "`temporarily_unavailable`", body = OAuthErrorBody, headers(("Retry-After" = u64))),
     ))]
 pub async fn revoke<A: Adapters>(app: App<A>, req: HttpRequest, body: Bytes) -> Result<HttpResponse, OAuthError> {

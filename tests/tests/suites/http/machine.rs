@@ -16,6 +16,11 @@ http_tests!(
     a_service_token_reaches_only_the_admin_routes_its_scopes_open,
 );
 
+http_tests!(
+    with [("jwt.access_ttl_seconds", "1"), ("jwt.leeway_seconds", "0")]:
+    introspection_reports_expired_tokens_as_inactive
+);
+
 /// The contract's bound on cross-instance revocation delay.
 const BOUND: Duration = Duration::from_secs(1);
 
@@ -277,4 +282,20 @@ async fn a_service_token_reaches_only_the_admin_routes_its_scopes_open(app: Test
 
     // A user's route: a service token is not a token for it.
     assert_problem(app.get("/auth/protected", Some(&reader)).await, 401, "invalid_token").await;
+}
+
+async fn introspection_reports_expired_tokens_as_inactive(app: TestApp) {
+    let admin = admin_token(&app).await;
+    let (_, client_id, secret) = new_account(&app, &admin, "gateway", &["introspect"]).await;
+    let client = (client_id.as_str(), secret.as_str());
+    let pair = app.signed_in("alice").await;
+    let access = str_of(&pair, "access_token").to_owned();
+    let service = service_token(&app, &client_id, &secret).await;
+
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+
+    assert_eq!(introspect(&app, client, &access).await, json!({"active": false}), "an expired user token");
+    assert_eq!(introspect(&app, client, &service).await, json!({"active": false}), "an expired service token");
+    // The refresh token outlives its access tokens: the session is live.
+    assert_eq!(introspect(&app, client, str_of(&pair, "refresh_token")).await["active"], true);
 }
