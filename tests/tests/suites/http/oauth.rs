@@ -304,12 +304,16 @@ async fn a_service_token_is_not_a_user_token(app: TestApp) {
         new_account(&app, &admin, &["users:read", "users:write", "audit:read", "introspect"]).await;
     let body: Value = client_credentials(&app, &client_id, &secret).await.json().await.unwrap();
     let token = body["access_token"].as_str().unwrap();
-    // (Scoped access to /admin/users for service tokens is being built
-    // separately; the user routes and service-account management never
-    // accept one.)
-    for path in ["/auth/protected", "/auth/me", "/admin/service-accounts"] {
-        let status = app.get(path, Some(token)).await.status();
-        assert!(status == 401 || status == 403, "{path} answered {status} to a service token");
+    // A user's route does not know service tokens at all; the routes that
+    // no scope opens refuse them for their scope.
+    for path in ["/auth/protected", "/auth/me"] {
+        assert_problem(app.get(path, Some(token)).await, 401, "invalid_token").await;
+    }
+    for path in ["/auth/admin", "/admin/service-accounts"] {
+        let res = app.get(path, Some(token)).await;
+        let challenge = res.headers()["www-authenticate"].to_str().unwrap().to_owned();
+        assert!(challenge.contains(r#"error="insufficient_scope""#), "{path}: {challenge}");
+        assert_problem(res, 403, "insufficient_scope").await;
     }
 }
 
