@@ -4,7 +4,7 @@
 use gatehouse_application::{Adapters, Gatehouse, Parts};
 use gatehouse_domain::{SecurityPolicy, TokenPolicy};
 use gatehouse_infrastructure::{
-    Argon2Hasher, Argon2Settings, AwsLcFactorCrypto, Database, HmacRefreshTokens, JwtCodec, KeyState,
+    Argon2Hasher, Argon2Settings, AwsLcFactorCrypto, Database, HmacRefreshTokens, JwtCodec, KeyState, MokaTokenCache,
     PrometheusMetrics, SeaOrmAuditLog, SeaOrmLoginThrottle, SeaOrmMfaStore, SeaOrmServiceAccountStore,
     SeaOrmSessionStore, SeaOrmUserStore, SigningKey, SystemClock, UuidV7Ids, key_file, sea_orm::DatabaseSettings,
 };
@@ -36,6 +36,7 @@ impl Adapters for Production {
     type Mfa = SeaOrmMfaStore;
     type Crypto = AwsLcFactorCrypto;
     type ServiceAccounts = SeaOrmServiceAccountStore;
+    type TokenCache = MokaTokenCache;
 }
 
 /// The token policy the settings describe.
@@ -140,6 +141,16 @@ pub fn factor_crypto(settings: &Settings) -> Result<AwsLcFactorCrypto, SettingsE
     let previous: Vec<&[u8]> = previous.iter().map(Vec::as_slice).collect();
     AwsLcFactorCrypto::new(&current, &previous)
         .map_err(|e| SettingsError::new("mfa.encryption_key_file", e.to_string()))
+}
+
+/// Verified access tokens, at most `jwt.verified_token_cache_capacity`
+/// (0: none kept), each at most the access-token lifetime plus the leeway.
+pub fn token_cache(settings: &Settings) -> MokaTokenCache {
+    let jwt = &settings.jwt;
+    let ttl = std::time::Duration::from_secs(
+        u64::try_from(jwt.access_ttl_seconds.saturating_add(jwt.leeway_seconds)).unwrap_or(0),
+    );
+    MokaTokenCache::new(jwt.verified_token_cache_capacity, ttl)
 }
 
 /// Recent authentication and the admin MFA rule.
@@ -254,6 +265,7 @@ pub fn build(settings: &Settings, db: &Database) -> Result<Gatehouse<Production>
         mfa: db.mfa(),
         crypto: factor_crypto(settings)?,
         service_accounts: db.service_accounts(),
+        token_cache: token_cache(settings),
         policy: token_policy(settings),
         security: security_policy(settings),
     }))

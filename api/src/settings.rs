@@ -127,6 +127,10 @@ pub struct ServerSettings {
     pub public_url: String,
 }
 
+fn verified_token_cache_capacity() -> u64 {
+    10_000
+}
+
 fn public_url() -> String {
     "http://127.0.0.1:8080".into()
 }
@@ -157,6 +161,10 @@ pub struct JwtSettings {
     pub refresh_reuse_grace_seconds: i64,
     /// How long verifiers may cache the JWKS (`Cache-Control: max-age`).
     pub jwks_max_age_seconds: u32,
+    /// Access tokens remembered after a successful verification, so that a
+    /// token seen again skips the signature check; 0 keeps none.
+    #[serde(default = "verified_token_cache_capacity")]
+    pub verified_token_cache_capacity: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -1,13 +1,13 @@
 //! Authenticate a bearer token, and what an authenticated principal may do.
 
 use gatehouse_domain::{
-    Amr, AuditAction, AuditEvent, ClaimsError, Permission, Role, SessionId, User, UserId, Username,
+    AccessClaims, Amr, AuditAction, AuditEvent, ClaimsError, Permission, Role, SessionId, User, UserId, Username,
 };
 use time::OffsetDateTime;
 
 use crate::{
     Adapters, Gatehouse,
-    ports::{Clock, StoreError, TokenCodec, TokenError, UserStore},
+    ports::{Clock, StoreError, TokenCodec, TokenError, UserStore, VerifiedTokenCache},
 };
 
 /// The authenticated caller of a request.
@@ -72,11 +72,7 @@ impl<A: Adapters> Gatehouse<A> {
     /// # Errors
     /// [`AuthError::Invalid`], [`AuthError::Expired`] or [`AuthError::Revoked`].
     pub fn authenticate(&self, token: &str) -> Result<Principal, AuthError> {
-        let claims = self.tokens.verify(token).map_err(|e| match e {
-            TokenError::Invalid => AuthError::Invalid,
-            TokenError::Internal(e) => AuthError::Store(StoreError::Internal(e)),
-        })?;
-        self.policy.check(&claims, self.clock.now())?;
+        let claims = self.verified_claims(token)?;
         // No database round trip: the token is ours (signature), its session
         // existed when it was signed, and it cannot outlive that session; so
         // only a revocation can stop it, and those are held in memory.
@@ -92,6 +88,24 @@ impl<A: Adapters> Gatehouse<A> {
             amr: claims.amr,
             client: None,
         })
+    }
+
+    /// The claims of `token` after the signature and claim checks: from the
+    /// cache when it passed them before (the times are checked again on
+    /// every hit), else verified and, when it passes, cached.
+    pub(crate) fn verified_claims(&self, token: &str) -> Result<AccessClaims, AuthError> {
+        let now = self.clock.now();
+        if let Some(claims) = self.token_cache.get(token) {
+            self.policy.check(&claims, now)?;
+            return Ok(claims);
+        }
+        let claims = self.tokens.verify(token).map_err(|e| match e {
+            TokenError::Invalid => AuthError::Invalid,
+            TokenError::Internal(e) => AuthError::Store(StoreError::Internal(e)),
+        })?;
+        self.policy.check(&claims, now)?;
+        self.token_cache.insert(token, &claims);
+        Ok(claims)
     }
 
     /// The proof that `principal` signed in recently enough for a

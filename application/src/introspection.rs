@@ -33,9 +33,10 @@ impl<A: Adapters> Gatehouse<A> {
     /// [`StoreError`] when a refresh token's session cannot be read.
     pub async fn introspect(&self, token: &str) -> Result<Introspection, StoreError> {
         let now = self.clock.now();
-        if let Ok(claims) = self.tokens.verify(token) {
-            let live = self.policy.check(&claims, now).is_ok() && !self.revocations.is_revoked(claims.sid);
-            return Ok(if live { Introspection::Access(claims) } else { Introspection::Inactive });
+        match self.verified_claims(token) {
+            Ok(claims) if !self.revocations.is_revoked(claims.sid) => return Ok(Introspection::Access(claims)),
+            Ok(_) | Err(crate::AuthError::Expired) => return Ok(Introspection::Inactive),
+            Err(_) => {}
         }
         if let Ok(claims) = self.tokens.verify_service(token) {
             let live = self.policy.check_service(&claims, now).is_ok()

@@ -36,7 +36,7 @@ pub use sessions::{LogoutScope, RefreshError, RevokeSessionError, SessionView};
 use gatehouse_domain::{SecurityPolicy, TokenPolicy};
 use ports::{
     AuditLog, Clock, FactorCrypto, IdSource, LoginThrottle, Metrics, MfaStore, PasswordHasher, RefreshTokens,
-    ServiceAccountStore, SessionStore, TokenCodec, UserStore,
+    ServiceAccountStore, SessionStore, TokenCodec, UserStore, VerifiedTokenCache,
 };
 
 /// The set of adapter types an application is built from.
@@ -54,6 +54,7 @@ pub trait Adapters: Send + Sync + 'static {
     type Mfa: MfaStore;
     type Crypto: FactorCrypto;
     type ServiceAccounts: ServiceAccountStore;
+    type TokenCache: VerifiedTokenCache;
 }
 
 /// What an application is built from: one adapter per port, and the token
@@ -76,6 +77,8 @@ pub struct Parts<A: Adapters> {
     pub mfa: A::Mfa,
     pub crypto: A::Crypto,
     pub service_accounts: A::ServiceAccounts,
+    /// Access tokens verified before.
+    pub token_cache: A::TokenCache,
     pub policy: TokenPolicy,
     /// Recent authentication and the admin MFA rule.
     pub security: SecurityPolicy,
@@ -102,6 +105,7 @@ pub struct Gatehouse<A: Adapters> {
     mfa: A::Mfa,
     crypto: A::Crypto,
     service_accounts: A::ServiceAccounts,
+    token_cache: A::TokenCache,
     policy: TokenPolicy,
     security: SecurityPolicy,
     /// Revoked sessions, kept in memory for the hot path.
@@ -126,6 +130,7 @@ impl<A: Adapters> Gatehouse<A> {
             mfa,
             crypto,
             service_accounts,
+            token_cache,
             policy,
             security,
         } = parts;
@@ -143,6 +148,7 @@ impl<A: Adapters> Gatehouse<A> {
             mfa,
             crypto,
             service_accounts,
+            token_cache,
             policy,
             security,
             revocations: RevocationList::default(),
@@ -202,6 +208,7 @@ pub struct PartsRef<'a, A: Adapters> {
     pub mfa: &'a A::Mfa,
     pub crypto: &'a A::Crypto,
     pub service_accounts: &'a A::ServiceAccounts,
+    pub token_cache: &'a A::TokenCache,
     pub revocations: &'a RevocationList,
 }
 
@@ -223,6 +230,7 @@ impl<A: Adapters> Gatehouse<A> {
             mfa: &self.mfa,
             crypto: &self.crypto,
             service_accounts: &self.service_accounts,
+            token_cache: &self.token_cache,
             revocations: &self.revocations,
         }
     }

@@ -719,3 +719,33 @@ pub trait ServiceAccountStore: Send + Sync + 'static {
         audit: Option<&AuditEvent>,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
+
+/// Access tokens that passed verification before, so that a token seen
+/// again is not verified again (the signature check is most of a request's
+/// cost).
+///
+/// An adapter MUST key entries by the exact token or a cryptographic hash
+/// of it, hold only what [`Gatehouse::authenticate`](crate::Gatehouse)
+/// inserts (tokens that passed every check), and stay bounded whatever
+/// tokens clients send. The use case still checks the claims' times and
+/// the revocation list on every hit, so an entry never outlives its
+/// token's `exp` in effect, and a revocation takes effect at once.
+pub trait VerifiedTokenCache: Send + Sync + 'static {
+    /// The claims of `token`, if it was verified before.
+    fn get(&self, token: &str) -> Option<AccessClaims>;
+
+    /// Remembers that `token` verified to `claims`.
+    fn insert(&self, token: &str, claims: &AccessClaims);
+}
+
+/// No cache: every token is verified every time.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoTokenCache;
+
+impl VerifiedTokenCache for NoTokenCache {
+    fn get(&self, _: &str) -> Option<AccessClaims> {
+        None
+    }
+
+    fn insert(&self, _: &str, _: &AccessClaims) {}
+}

@@ -25,6 +25,7 @@ pub mod sea_orm;
 pub mod system;
 #[cfg(feature = "testkit")]
 pub mod testkit;
+pub mod token_cache;
 
 pub use argon2_hasher::{Argon2Hasher, Argon2Settings};
 pub use factor_crypto::AwsLcFactorCrypto;
@@ -39,3 +40,4 @@ pub use sea_orm::{
     SeaOrmUserStore,
 };
 pub use system::{FixedClock, SystemClock, UuidV7Ids};
+pub use token_cache::MokaTokenCache;

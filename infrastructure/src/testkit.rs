@@ -51,8 +51,11 @@ use time::OffsetDateTime;
 use crate::{
     Argon2Hasher, Argon2Settings, AwsLcFactorCrypto, FixedClock, HmacRefreshTokens, JwtCodec, MemoryAuditLog,
     MemoryLoginThrottle, MemoryMfaStore, MemoryServiceAccountStore, MemorySessionStore, MemoryUserStore,
-    PrometheusMetrics, SigningKey, UuidV7Ids, jwt_codec::KeyError, refresh_tokens::KeyTooShort,
+    MokaTokenCache, PrometheusMetrics, SigningKey, UuidV7Ids, jwt_codec::KeyError, refresh_tokens::KeyTooShort,
 };
+
+/// Verified tokens the test kit's application remembers.
+pub const TOKEN_CACHE_CAPACITY: u64 = 10_000;
 
 /// The in-memory adapter set, generic over the clock (a [`FixedClock`]
 /// unless the builder is given another).
@@ -73,6 +76,7 @@ impl<C: Clock> Adapters for InMemory<C> {
     type Mfa = MemoryMfaStore;
     type Crypto = AwsLcFactorCrypto;
     type ServiceAccounts = MemoryServiceAccountStore;
+    type TokenCache = MokaTokenCache;
 }
 
 /// Why [`InMemoryBuilder::build`] failed.
@@ -288,6 +292,10 @@ impl<C: Clock> InMemoryBuilder<C> {
             mfa: self.mfa,
             crypto: self.crypto.unwrap_or_else(AwsLcFactorCrypto::ephemeral),
             service_accounts: self.service_accounts,
+            token_cache: MokaTokenCache::new(
+                TOKEN_CACHE_CAPACITY,
+                (self.policy.access_ttl + self.policy.leeway).try_into().unwrap_or(std::time::Duration::ZERO),
+            ),
             policy: self.policy,
             security: self.security,
         }))

@@ -23,3 +23,4 @@ mod revocations;
 mod service_accounts;
 mod sessions;
 mod support;
+mod token_cache;
