@@ -14,7 +14,7 @@ use std::net::IpAddr;
 use gatehouse_domain::{
     Amr, AuditAction, AuditEvent, AuthMethod, MfaChallenge, MfaStatus, SecondFactorMethod, Session, SessionId,
     ThrottleKey, User, Username,
-    mfa::{MFA_CHALLENGE_TTL, MFA_TOKEN_BYTES},
+    mfa::{MFA_CHALLENGE_TTL, MFA_TOKEN_BYTES, mfa_token_text},
 };
 use secrecy::{ExposeSecret, SecretString};
 use time::Duration;
@@ -230,7 +230,7 @@ impl<A: Adapters> Gatehouse<A> {
     async fn challenge(&self, user: &User, status: MfaStatus, now: OffsetDateTime) -> Result<MfaPending, LoginError> {
         let mut random = [0u8; MFA_TOKEN_BYTES];
         self.crypto.random(&mut random);
-        let token: String = random.iter().map(|b| format!("{b:02x}")).collect();
+        let token = mfa_token_text(&random);
         let challenge = MfaChallenge::issue(self.crypto.digest(token.as_bytes()), user.id, now);
         self.mfa.insert_challenge(&challenge).await?;
         Ok(MfaPending {

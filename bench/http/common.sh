@@ -7,6 +7,7 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
 BIN="${GATEHOUSE_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release/gatehouse}"
 WORK="$(mktemp -d)"
+export BENCH_LUA_DIR="$HERE"
 PIDS=()
 
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 2; }

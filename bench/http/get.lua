@@ -1,13 +1,6 @@
--- GET the path given after `--`, with `Authorization: Bearer $TOKEN` when
--- TOKEN is set, counting the answers per status and reporting them with the
--- latency percentiles when wrk is done.
-local threads = {}
-
-function setup(thread)
-  table.insert(threads, thread)
-end
-
-statuses = {}
+-- GET the URL's path, with `Authorization: Bearer $TOKEN` when TOKEN is
+-- set; answers reported by report.lua.
+dofile(os.getenv("BENCH_LUA_DIR") .. "/report.lua")
 
 function init(args)
   statuses = {}
@@ -15,29 +8,4 @@ function init(args)
   if token and token ~= "" then
     wrk.headers["Authorization"] = "Bearer " .. token
   end
-end
-
-function response(status, headers, body)
-  local key = tostring(status)
-  statuses[key] = (statuses[key] or 0) + 1
-end
-
-function done(summary, latency, requests)
-  local total = {}
-  for _, thread in ipairs(threads) do
-    local counts = thread:get("statuses")
-    for status, n in pairs(counts) do
-      total[status] = (total[status] or 0) + n
-    end
-  end
-  local line = "statuses"
-  for status, n in pairs(total) do
-    line = line .. string.format(" %s=%d", status, n)
-  end
-  print(line)
-  print(string.format("requests_per_second %.0f",
-    summary.requests / (summary.duration / 1e6)))
-  print(string.format("latency_ms p50=%.2f p90=%.2f p99=%.2f max=%.2f",
-    latency:percentile(50) / 1000, latency:percentile(90) / 1000,
-    latency:percentile(99) / 1000, latency.max / 1000))
 end

@@ -12,7 +12,7 @@
 
 use std::fmt;
 
-use data_encoding::BASE32_NOPAD;
+use data_encoding::{BASE32_NOPAD, HEXLOWER};
 use secrecy::{ExposeSecret, SecretSlice, SecretString};
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
@@ -406,24 +406,22 @@ impl SecondFactorMethod {
     }
 }
 
+/// The `mfa_token` handed to the client: its random bytes in lower-case hex.
+pub fn mfa_token_text(random: &[u8; MFA_TOKEN_BYTES]) -> String {
+    HEXLOWER.encode(random)
+}
+
 /// A SHA-256 digest: what is stored of an `mfa_token` or a recovery code.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Digest(pub [u8; 32]);
 
 impl Digest {
     pub fn to_hex(&self) -> String {
-        self.0.iter().map(|b| format!("{b:02x}")).collect()
+        HEXLOWER.encode(&self.0)
     }
 
     pub fn from_hex(hex: &str) -> Option<Self> {
-        if hex.len() != 64 {
-            return None;
-        }
-        let mut bytes = [0u8; 32];
-        for (i, byte) in bytes.iter_mut().enumerate() {
-            *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
-        }
-        Some(Self(bytes))
+        HEXLOWER.decode(hex.as_bytes()).ok()?.try_into().ok().map(Self)
     }
 }
 

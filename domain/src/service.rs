@@ -10,7 +10,7 @@
 
 use std::fmt;
 
-use data_encoding::BASE64URL_NOPAD;
+use data_encoding::{BASE64URL_NOPAD, HEXLOWER};
 use secrecy::{ExposeSecret, SecretString};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -175,8 +175,7 @@ impl fmt::Debug for ClientSecret {
 
 /// A new client id: the prefix and 96 random bits, hex.
 pub fn client_id_from_random(random: [u8; CLIENT_ID_RANDOM_BYTES]) -> String {
-    let hex: String = random.iter().map(|b| format!("{b:02x}")).collect();
-    format!("{CLIENT_ID_PREFIX}{hex}")
+    format!("{CLIENT_ID_PREFIX}{}", HEXLOWER.encode(&random))
 }
 
 /// Whether `text` can be a client id or secret at all: 1 to 128 of

@@ -145,7 +145,8 @@ fn page_params(query: &str) -> Result<(Option<UserId>, u32), ApiError> {
     if errors.is_empty() { Ok((after, limit)) } else { Err(ApiError::Validation(errors)) }
 }
 
-fn user_id(raw: &str) -> Result<UserId, ApiError> {
+/// A user id from a path; anything that is not one names no user.
+pub(crate) fn user_id(raw: &str) -> Result<UserId, ApiError> {
     uuid::Uuid::parse_str(raw).map(UserId::from_uuid).map_err(|_| ApiError::NotFound)
 }
 

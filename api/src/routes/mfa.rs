@@ -311,7 +311,6 @@ pub async fn reset<A: Adapters>(
     admin: AdminOr<A, UsersWrite>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let user = uuid::Uuid::parse_str(&id).map(gatehouse_domain::UserId::from_uuid).map_err(|_| ApiError::NotFound)?;
-    app.reset_mfa(&*admin, user).await?;
+    app.reset_mfa(&*admin, super::admin::user_id(&id)?).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -4,7 +4,7 @@ use gatehouse_application::ports::{AddFactorError, MfaStore, StoreError};
 use gatehouse_domain::{AuditEvent, Digest, Factor, FactorId, FactorKind, MfaChallenge, PendingTotp, Sealed, UserId};
 use sea_orm::{
     ActiveValue::Set,
-    ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, SqlErr,
+    ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, SqlErr,
     sea_query::{Expr, ExprTrait, OnConflict},
 };
 use time::OffsetDateTime;
@@ -71,11 +71,21 @@ impl TryFrom<mfa_challenges::Model> for MfaChallenge {
     }
 }
 
-fn code_rows(user: UserId, codes: &[Digest]) -> Vec<mfa_recovery_codes::ActiveModel> {
-    codes
+/// Replaces the user's recovery codes with `codes`, inside `txn`.
+async fn replace_codes(txn: &DatabaseTransaction, user: UserId, codes: &[Digest]) -> Result<(), StoreError> {
+    mfa_recovery_codes::Entity::delete_many()
+        .filter(mfa_recovery_codes::Column::UserId.eq(user.as_uuid()))
+        .exec(txn)
+        .await
+        .map_err(map_err)?;
+    if codes.is_empty() {
+        return Ok(());
+    }
+    let rows = codes
         .iter()
-        .map(|code| mfa_recovery_codes::ActiveModel { user_id: Set(user.as_uuid()), code_hash: Set(code.to_hex()) })
-        .collect()
+        .map(|code| mfa_recovery_codes::ActiveModel { user_id: Set(user.as_uuid()), code_hash: Set(code.to_hex()) });
+    mfa_recovery_codes::Entity::insert_many(rows).exec_without_returning(txn).await.map_err(map_err)?;
+    Ok(())
 }
 
 fn add_factor_store_error(e: &AddFactorError) -> Option<&StoreError> {
@@ -159,17 +169,7 @@ impl MfaStore for SeaOrmMfaStore {
                 mfa_pending_totp::Entity::delete_by_id(user).exec(&txn).await.map_err(map_err)?;
             }
             if let Some(codes) = recovery_codes {
-                mfa_recovery_codes::Entity::delete_many()
-                    .filter(mfa_recovery_codes::Column::UserId.eq(user))
-                    .exec(&txn)
-                    .await
-                    .map_err(map_err)?;
-                if !codes.is_empty() {
-                    mfa_recovery_codes::Entity::insert_many(code_rows(factor.user_id, codes))
-                        .exec_without_returning(&txn)
-                        .await
-                        .map_err(map_err)?;
-                }
+                replace_codes(&txn, factor.user_id, codes).await?;
             }
             record(&txn, audit).await?;
             txn.commit().await.map_err(|e| map_err(e).into())
@@ -284,17 +284,7 @@ impl MfaStore for SeaOrmMfaStore {
                     txn.rollback().await.map_err(map_err)?;
                     return Ok(false);
                 }
-                mfa_recovery_codes::Entity::delete_many()
-                    .filter(mfa_recovery_codes::Column::UserId.eq(user.as_uuid()))
-                    .exec(&txn)
-                    .await
-                    .map_err(map_err)?;
-                if !codes.is_empty() {
-                    mfa_recovery_codes::Entity::insert_many(code_rows(user, codes))
-                        .exec_without_returning(&txn)
-                        .await
-                        .map_err(map_err)?;
-                }
+                replace_codes(&txn, user, codes).await?;
                 record(&txn, audit).await?;
                 txn.commit().await.map_err(map_err)?;
                 Ok(true)

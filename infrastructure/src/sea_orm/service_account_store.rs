@@ -3,17 +3,13 @@
 use gatehouse_application::ports::{ServiceAccountStore, StoreError};
 use gatehouse_domain::{AuditEvent, Digest, Revocation, Scopes, ServiceAccount, ServiceAccountId, ServiceName};
 use sea_orm::{
-    ActiveValue::Set,
-    ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
-    sea_query::{Expr, OnConflict},
+    ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, sea_query::Expr,
 };
 use time::OffsetDateTime;
 
 use super::{
-    audit_log::record,
-    begin_write,
-    entities::{service_accounts, session_revocations},
-    from_micros, map_err, retry_on_deadlock, to_micros,
+    audit_log::record, begin_write, entities::service_accounts, from_micros, map_err, retry_on_deadlock,
+    session_store::insert_revocations, to_micros,
 };
 
 /// Service accounts in `service_accounts`; a deletion's revocation goes to
@@ -152,18 +148,7 @@ impl ServiceAccountStore for SeaOrmServiceAccountStore {
                     txn.rollback().await.map_err(map_err)?;
                     return Ok(false);
                 }
-                let row = session_revocations::ActiveModel {
-                    session_id: Set(revocation.session_id.as_uuid()),
-                    user_id: Set(revocation.user_id.as_uuid()),
-                    revoked_at: Set(to_micros(revocation.revoked_at)),
-                    relevant_until: Set(to_micros(revocation.relevant_until)),
-                };
-                let column = session_revocations::Column::SessionId;
-                session_revocations::Entity::insert(row)
-                    .on_conflict(OnConflict::column(column).do_nothing_on([column]).to_owned())
-                    .exec_without_returning(&txn)
-                    .await
-                    .map_err(map_err)?;
+                insert_revocations(&txn, std::slice::from_ref(revocation)).await?;
                 record(&txn, audit).await?;
                 txn.commit().await.map_err(map_err)?;
                 Ok(true)

@@ -145,19 +145,7 @@ impl SessionStore for SeaOrmSessionStore {
     }
 
     async fn record_revocation(&self, revocation: &Revocation) -> Result<(), StoreError> {
-        let row = session_revocations::ActiveModel {
-            session_id: Set(revocation.session_id.as_uuid()),
-            user_id: Set(revocation.user_id.as_uuid()),
-            revoked_at: Set(to_micros(revocation.revoked_at)),
-            relevant_until: Set(to_micros(revocation.relevant_until)),
-        };
-        let column = session_revocations::Column::SessionId;
-        session_revocations::Entity::insert(row)
-            .on_conflict(OnConflict::column(column).do_nothing_on([column]).to_owned())
-            .exec_without_returning(&self.conn)
-            .await
-            .map_err(map_err)?;
-        Ok(())
+        insert_revocations(&self.conn, std::slice::from_ref(revocation)).await
     }
 
     #[tracing::instrument(skip_all, fields(user_id = %user))]
@@ -212,6 +200,34 @@ impl SessionStore for SeaOrmSessionStore {
     }
 }
 
+/// Adds `revocations` to the feed, keeping a record already there for the
+/// same id (the first revocation time wins).
+pub(crate) async fn insert_revocations(
+    conn: &impl sea_orm::ConnectionTrait,
+    revocations: &[Revocation],
+) -> Result<(), StoreError> {
+    if revocations.is_empty() {
+        return Ok(());
+    }
+    let rows = revocations.iter().map(|r| session_revocations::ActiveModel {
+        session_id: Set(r.session_id.as_uuid()),
+        user_id: Set(r.user_id.as_uuid()),
+        revoked_at: Set(to_micros(r.revoked_at)),
+        relevant_until: Set(to_micros(r.relevant_until)),
+    });
+    // `do_nothing_on`, not `do_nothing`: for MySQL sea-query renders the
+    // latter as `ON DUPLICATE KEY IGNORE`, which is not SQL; this one is
+    // `ON DUPLICATE KEY UPDATE session_id = session_id` there and
+    // `ON CONFLICT (session_id) DO NOTHING` elsewhere.
+    let column = session_revocations::Column::SessionId;
+    session_revocations::Entity::insert_many(rows)
+        .on_conflict(OnConflict::column(column).do_nothing_on([column]).to_owned())
+        .exec_without_returning(conn)
+        .await
+        .map_err(map_err)?;
+    Ok(())
+}
+
 impl SeaOrmSessionStore {
     async fn revoke_once(
         &self,
@@ -257,25 +273,7 @@ impl SeaOrmSessionStore {
             .exec(&txn)
             .await
             .map_err(map_err)?;
-        let rows = targets.iter().map(|(id, user)| session_revocations::ActiveModel {
-            session_id: Set(*id),
-            user_id: Set(*user),
-            revoked_at: Set(to_micros(at)),
-            relevant_until: Set(to_micros(relevant_until)),
-        });
-        // `do_nothing_on`, not `do_nothing`: for MySQL sea-query renders the
-        // latter as `ON DUPLICATE KEY IGNORE`, which is not SQL; this one is
-        // `ON DUPLICATE KEY UPDATE session_id = session_id` there and
-        // `ON CONFLICT (session_id) DO NOTHING` elsewhere.
-        let column = session_revocations::Column::SessionId;
-        session_revocations::Entity::insert_many(rows)
-            .on_conflict(OnConflict::column(column).do_nothing_on([column]).to_owned())
-            .exec_without_returning(&txn)
-            .await
-            .map_err(map_err)?;
-        record(&txn, audit).await?;
-        txn.commit().await.map_err(map_err)?;
-        Ok(targets
+        let revocations: Vec<Revocation> = targets
             .into_iter()
             .map(|(id, user)| Revocation {
                 session_id: SessionId::from_uuid(id),
@@ -283,7 +281,11 @@ impl SeaOrmSessionStore {
                 revoked_at: at,
                 relevant_until,
             })
-            .collect())
+            .collect();
+        insert_revocations(&txn, &revocations).await?;
+        record(&txn, audit).await?;
+        txn.commit().await.map_err(map_err)?;
+        Ok(revocations)
     }
 
     async fn rotate_once(
