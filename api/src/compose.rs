@@ -4,8 +4,8 @@
 use gatehouse_application::{Adapters, Gatehouse, Parts};
 use gatehouse_domain::{SecurityPolicy, TokenPolicy};
 use gatehouse_infrastructure::{
-    Argon2Hasher, Argon2Settings, AwsLcFactorCrypto, Database, HmacRefreshTokens, JwtCodec, KeyState, MokaTokenCache,
-    PrometheusMetrics, SeaOrmAuditLog, SeaOrmLoginThrottle, SeaOrmMfaStore, SeaOrmServiceAccountStore,
+    Argon2Hasher, Argon2Settings, AwsLcFactorCrypto, Database, HmacRefreshTokens, JwtCodec, KeyState, MokaClientCache,
+    MokaTokenCache, PrometheusMetrics, SeaOrmAuditLog, SeaOrmLoginThrottle, SeaOrmMfaStore, SeaOrmServiceAccountStore,
     SeaOrmSessionStore, SeaOrmUserStore, SigningKey, SystemClock, UuidV7Ids, key_file, sea_orm::DatabaseSettings,
 };
 use secrecy::ExposeSecret;
@@ -37,6 +37,7 @@ impl Adapters for Production {
     type Crypto = AwsLcFactorCrypto;
     type ServiceAccounts = SeaOrmServiceAccountStore;
     type TokenCache = MokaTokenCache;
+    type ClientCache = MokaClientCache;
 }
 
 /// The token policy the settings describe.
@@ -153,6 +154,17 @@ pub fn token_cache(settings: &Settings) -> MokaTokenCache {
     MokaTokenCache::new(jwt.verified_token_cache_capacity, ttl)
 }
 
+/// Clients that presented their current secret within
+/// `jwt.verified_client_cache_milliseconds` (0: none kept).
+pub fn client_cache(settings: &Settings) -> MokaClientCache {
+    let ms = settings.jwt.verified_client_cache_milliseconds;
+    let capacity = if ms == 0 { 0 } else { CLIENT_CACHE_CAPACITY };
+    MokaClientCache::new(capacity, std::time::Duration::from_millis(ms.max(1)))
+}
+
+/// Clients remembered at most: more than any deployment has.
+const CLIENT_CACHE_CAPACITY: u64 = 10_000;
+
 /// Recent authentication and the admin MFA rule.
 pub fn security_policy(settings: &Settings) -> SecurityPolicy {
     SecurityPolicy {
@@ -266,6 +278,7 @@ pub fn build(settings: &Settings, db: &Database) -> Result<Gatehouse<Production>
         crypto: factor_crypto(settings)?,
         service_accounts: db.service_accounts(),
         token_cache: token_cache(settings),
+        client_cache: client_cache(settings),
         policy: token_policy(settings),
         security: security_policy(settings),
     }))

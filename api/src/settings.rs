@@ -131,6 +131,10 @@ fn verified_token_cache_capacity() -> u64 {
     10_000
 }
 
+fn verified_client_cache_milliseconds() -> u64 {
+    1000
+}
+
 fn public_url() -> String {
     "http://127.0.0.1:8080".into()
 }
@@ -165,6 +169,10 @@ pub struct JwtSettings {
     /// token seen again skips the signature check; 0 keeps none.
     #[serde(default = "verified_token_cache_capacity")]
     pub verified_token_cache_capacity: u64,
+    /// How long a client that presented its current secret is remembered
+    /// (at most 1000: the bound revocations have); 0 checks every time.
+    #[serde(default = "verified_client_cache_milliseconds")]
+    pub verified_client_cache_milliseconds: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -285,6 +293,12 @@ impl Settings {
             if value <= 0 {
                 return Err(SettingsError::new(key, "must be positive"));
             }
+        }
+        if self.jwt.verified_client_cache_milliseconds > 1000 {
+            return Err(SettingsError::new(
+                "jwt.verified_client_cache_milliseconds",
+                "must be at most 1000 (a rotated secret must stop working everywhere within a second)",
+            ));
         }
         for (key, value) in [
             ("jwt.leeway_seconds", self.jwt.leeway_seconds),
@@ -529,6 +543,14 @@ mod tests {
     #[test]
     fn a_database_url_of_another_kind_is_refused_naming_the_key() {
         assert_eq!(load(&[("GATEHOUSE__DATABASE__URL", "redis://localhost")]).unwrap_err().key, "database.url");
+    }
+
+    #[test]
+    fn a_client_cache_longer_than_the_revocation_bound_is_refused_naming_the_key() {
+        assert_eq!(load(&[]).unwrap().jwt.verified_client_cache_milliseconds, 1000);
+        let err = load(&[("GATEHOUSE__JWT__VERIFIED_CLIENT_CACHE_MILLISECONDS", "1001")]).unwrap_err();
+        assert_eq!(err.key, "jwt.verified_client_cache_milliseconds");
+        assert!(load(&[("GATEHOUSE__JWT__VERIFIED_CLIENT_CACHE_MILLISECONDS", "0")]).is_ok(), "0 turns it off");
     }
 
     #[test]

@@ -36,7 +36,7 @@ pub use sessions::{LogoutScope, RefreshError, RevokeSessionError, SessionView};
 use gatehouse_domain::{SecurityPolicy, TokenPolicy};
 use ports::{
     AuditLog, Clock, FactorCrypto, IdSource, LoginThrottle, Metrics, MfaStore, PasswordHasher, RefreshTokens,
-    ServiceAccountStore, SessionStore, TokenCodec, UserStore, VerifiedTokenCache,
+    ServiceAccountStore, SessionStore, TokenCodec, UserStore, VerifiedClientCache, VerifiedTokenCache,
 };
 
 /// The set of adapter types an application is built from.
@@ -55,6 +55,7 @@ pub trait Adapters: Send + Sync + 'static {
     type Crypto: FactorCrypto;
     type ServiceAccounts: ServiceAccountStore;
     type TokenCache: VerifiedTokenCache;
+    type ClientCache: VerifiedClientCache;
 }
 
 /// What an application is built from: one adapter per port, and the token
@@ -79,6 +80,8 @@ pub struct Parts<A: Adapters> {
     pub service_accounts: A::ServiceAccounts,
     /// Access tokens verified before.
     pub token_cache: A::TokenCache,
+    /// Client credentials checked recently.
+    pub client_cache: A::ClientCache,
     pub policy: TokenPolicy,
     /// Recent authentication and the admin MFA rule.
     pub security: SecurityPolicy,
@@ -106,6 +109,7 @@ pub struct Gatehouse<A: Adapters> {
     crypto: A::Crypto,
     service_accounts: A::ServiceAccounts,
     token_cache: A::TokenCache,
+    client_cache: A::ClientCache,
     policy: TokenPolicy,
     security: SecurityPolicy,
     /// Revoked sessions, kept in memory for the hot path.
@@ -131,6 +135,7 @@ impl<A: Adapters> Gatehouse<A> {
             crypto,
             service_accounts,
             token_cache,
+            client_cache,
             policy,
             security,
         } = parts;
@@ -149,6 +154,7 @@ impl<A: Adapters> Gatehouse<A> {
             crypto,
             service_accounts,
             token_cache,
+            client_cache,
             policy,
             security,
             revocations: RevocationList::default(),
@@ -209,6 +215,7 @@ pub struct PartsRef<'a, A: Adapters> {
     pub crypto: &'a A::Crypto,
     pub service_accounts: &'a A::ServiceAccounts,
     pub token_cache: &'a A::TokenCache,
+    pub client_cache: &'a A::ClientCache,
     pub revocations: &'a RevocationList,
 }
 
@@ -231,6 +238,7 @@ impl<A: Adapters> Gatehouse<A> {
             crypto: &self.crypto,
             service_accounts: &self.service_accounts,
             token_cache: &self.token_cache,
+            client_cache: &self.client_cache,
             revocations: &self.revocations,
         }
     }

@@ -749,3 +749,40 @@ impl VerifiedTokenCache for NoTokenCache {
 
     fn insert(&self, _: &str, _: &AccessClaims) {}
 }
+
+/// Client credentials that passed the check recently. The token endpoint
+/// and introspection hear from the same few clients many times a second,
+/// and a full check costs the throttle's two writes and a lookup.
+///
+/// An adapter MUST return an account only for the `client_id` and secret
+/// digest it was inserted with (a wrong secret is a miss, and never evicts
+/// the entry), MUST drop every entry within its time to live (at most one
+/// second: a secret rotated or an account deleted on another instance
+/// stops working within the bound revocations have), and MUST forget a
+/// client at once on [`Self::forget`]. It stays bounded whatever clients
+/// send.
+pub trait VerifiedClientCache: Send + Sync + 'static {
+    /// The account of `client_id`, if its secret digest is `secret` and it
+    /// was checked within the time to live.
+    fn get(&self, client_id: &str, secret: &Digest) -> Option<ServiceAccount>;
+
+    /// Remembers that `account` presented its current secret.
+    fn insert(&self, account: &ServiceAccount);
+
+    /// Forgets `client_id` (its secret rotated, or its account deleted).
+    fn forget(&self, client_id: &str);
+}
+
+/// No cache: every client authentication goes to the store.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoClientCache;
+
+impl VerifiedClientCache for NoClientCache {
+    fn get(&self, _: &str, _: &Digest) -> Option<ServiceAccount> {
+        None
+    }
+
+    fn insert(&self, _: &ServiceAccount) {}
+
+    fn forget(&self, _: &str) {}
+}

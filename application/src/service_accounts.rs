@@ -20,7 +20,7 @@ use crate::{
     Adapters, AdminPrincipal, AuthError, Gatehouse,
     ports::{
         Admission, Clock, FactorCrypto, IdSource, LoginThrottle, ServiceAccountStore, StoreError, TokenCodec,
-        TokenError,
+        TokenError, VerifiedClientCache,
     },
 };
 
@@ -162,6 +162,7 @@ impl<A: Adapters> Gatehouse<A> {
             return Err(ServiceAccountError::NotFound);
         }
         let mut account = self.service_accounts.find(id).await?.ok_or(ServiceAccountError::NotFound)?;
+        self.client_cache.forget(&account.client_id);
         account.secret_hash = digest;
         Ok(IssuedSecret { account, client_secret })
     }
@@ -185,8 +186,12 @@ impl<A: Adapters> Gatehouse<A> {
         };
         let audit =
             admin.principal().event(now, AuditAction::ServiceAccountDelete).detail(format!("service_account={id}"));
+        let client_id = self.service_accounts.find(id).await?.map(|account| account.client_id);
         if !self.service_accounts.delete_audited(id, &revocation, Some(&audit)).await? {
             return Err(ServiceAccountError::NotFound);
+        }
+        if let Some(client_id) = client_id {
+            self.client_cache.forget(&client_id);
         }
         self.revocations.extend(&[revocation]);
         tracing::info!(service_account_id = %id, "service account deleted");
@@ -232,18 +237,24 @@ impl<A: Adapters> Gatehouse<A> {
         if !is_client_credential(client_id) || client_id.len() > 64 {
             return Err(ClientAuthError::InvalidClient);
         }
+        let presented = self.crypto.digest(client_secret.expose_secret().as_bytes());
+        // Checked within the last second: no throttle slot, no lookup. A
+        // wrong secret is a miss and takes the full path below.
+        if let Some(account) = self.client_cache.get(client_id, &presented) {
+            return Ok(account);
+        }
         let now = self.clock.now();
         let keys = [ThrottleKey::Client(client_id.to_owned())];
         let slots = match self.throttle.acquire(&keys, now).await? {
             Admission::Granted(slots) => slots,
             Admission::Refused { retry_after } => return Err(ClientAuthError::Throttled { retry_after }),
         };
-        let presented = self.crypto.digest(client_secret.expose_secret().as_bytes());
         match self.service_accounts.find_by_client_id(client_id).await? {
             // Digests of 256-bit secrets: comparing them leaks nothing
             // about the secret.
             Some(account) if account.secret_hash == presented => {
                 self.throttle.succeeded(&slots).await?;
+                self.client_cache.insert(&account);
                 Ok(account)
             }
             _ => {

@@ -40,4 +40,4 @@ pub use sea_orm::{
     SeaOrmUserStore,
 };
 pub use system::{FixedClock, SystemClock, UuidV7Ids};
-pub use token_cache::MokaTokenCache;
+pub use token_cache::{MokaClientCache, MokaTokenCache};

@@ -51,11 +51,16 @@ use time::OffsetDateTime;
 use crate::{
     Argon2Hasher, Argon2Settings, AwsLcFactorCrypto, FixedClock, HmacRefreshTokens, JwtCodec, MemoryAuditLog,
     MemoryLoginThrottle, MemoryMfaStore, MemoryServiceAccountStore, MemorySessionStore, MemoryUserStore,
-    MokaTokenCache, PrometheusMetrics, SigningKey, UuidV7Ids, jwt_codec::KeyError, refresh_tokens::KeyTooShort,
+    MokaClientCache, MokaTokenCache, PrometheusMetrics, SigningKey, UuidV7Ids, jwt_codec::KeyError,
+    refresh_tokens::KeyTooShort,
 };
 
 /// Verified tokens the test kit's application remembers.
 pub const TOKEN_CACHE_CAPACITY: u64 = 10_000;
+/// Clients the test kit's application remembers, and for how long (the
+/// production default).
+pub const CLIENT_CACHE_CAPACITY: u64 = 10_000;
+pub const CLIENT_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The in-memory adapter set, generic over the clock (a [`FixedClock`]
 /// unless the builder is given another).
@@ -77,6 +82,7 @@ impl<C: Clock> Adapters for InMemory<C> {
     type Crypto = AwsLcFactorCrypto;
     type ServiceAccounts = MemoryServiceAccountStore;
     type TokenCache = MokaTokenCache;
+    type ClientCache = MokaClientCache;
 }
 
 /// Why [`InMemoryBuilder::build`] failed.
@@ -296,6 +302,7 @@ impl<C: Clock> InMemoryBuilder<C> {
                 TOKEN_CACHE_CAPACITY,
                 (self.policy.access_ttl + self.policy.leeway).try_into().unwrap_or(std::time::Duration::ZERO),
             ),
+            client_cache: MokaClientCache::new(CLIENT_CACHE_CAPACITY, CLIENT_CACHE_TTL),
             policy: self.policy,
             security: self.security,
         }))

@@ -135,10 +135,46 @@ async fn a_rotated_secret_replaces_the_old_one_at_once() {
 }
 
 #[tokio::test]
+async fn a_rotated_secret_stops_working_at_once_even_right_after_it_was_accepted() {
+    let app = app(0);
+    let root = admin(&app).await;
+    let issued = app.create_service_account(&root, ServiceName::parse("x").unwrap(), Scopes::default()).await.unwrap();
+    let (id, old) = (issued.account.client_id.clone(), secret(issued.client_secret.expose()));
+    // Accepted, so remembered by the client cache.
+    app.issue_service_token(&id, &old, None).await.unwrap();
+    app.issue_service_token(&id, &old, None).await.unwrap();
+
+    let rotated = app.rotate_service_secret(&root, issued.account.id).await.unwrap();
+
+    assert_err!(app.issue_service_token(&id, &old, None).await, ClientAuthError::InvalidClient);
+    assert!(app.authenticate_client(&id, &secret(rotated.client_secret.expose())).await.is_ok());
+}
+
+#[tokio::test]
+async fn wrong_secrets_are_still_throttled_but_cannot_lock_out_a_client_just_accepted() {
+    let app = app(3);
+    let root = admin(&app).await;
+    let issued = app.create_service_account(&root, ServiceName::parse("x").unwrap(), Scopes::default()).await.unwrap();
+    let (id, right) = (issued.account.client_id.as_str(), secret(issued.client_secret.expose()));
+    app.authenticate_client(id, &right).await.unwrap();
+
+    // A wrong secret is never answered from the cache: each one is checked
+    // and counted, until the client id is throttled.
+    for _ in 0..3 {
+        assert_err!(app.authenticate_client(id, &secret("gatehouse_cs_wrong")).await, ClientAuthError::InvalidClient);
+    }
+    assert_err!(app.authenticate_client(id, &secret("gatehouse_cs_wrong")).await, ClientAuthError::Throttled { .. });
+    // The client that presented its secret a moment ago goes on working.
+    assert_eq!(app.authenticate_client(id, &right).await.unwrap().id, issued.account.id);
+}
+
+#[tokio::test]
 async fn deleting_a_service_account_refuses_its_tokens_here_and_puts_it_in_the_revocation_feed() {
     let app = app(0);
     let root = admin(&app).await;
     let issued = app.create_service_account(&root, ServiceName::parse("x").unwrap(), Scopes::default()).await.unwrap();
+    // Accepted just before: remembered by the client cache, and forgotten
+    // by the deletion.
     let token =
         app.issue_service_token(&issued.account.client_id, &secret(issued.client_secret.expose()), None).await.unwrap();
 
