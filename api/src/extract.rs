@@ -192,7 +192,10 @@ impl Fields {
 /// [`ApiError::MissingToken`] without an `Authorization: Bearer` header.
 pub fn bearer_token(req: &HttpRequest) -> Result<&str, ApiError> {
     let value = req.headers().get(header::AUTHORIZATION).ok_or(ApiError::MissingToken)?;
-    let value = value.to_str().map_err(|_| ApiError::InvalidToken)?;
+    // UTF-8 rather than `to_str`'s byte-by-byte visible-ASCII check: the
+    // parser already refused control characters, and anything else that is
+    // not a token fails verification.
+    let value = std::str::from_utf8(value.as_bytes()).map_err(|_| ApiError::InvalidToken)?;
     let (scheme, token) = value.split_once(' ').ok_or(ApiError::MissingToken)?;
     if !scheme.eq_ignore_ascii_case("bearer") {
         return Err(ApiError::MissingToken);
