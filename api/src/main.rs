@@ -5,12 +5,15 @@ use std::process::ExitCode;
 use clap::Parser;
 use gatehouse_api::cli::{Cli, CliError, run};
 
-/// mimalloc rather than glibc's malloc: every password hash allocates and
-/// frees `password.memory_kib` (19 MiB) on a hashing thread, and glibc's
-/// per-thread arenas kept those blocks, so a registration flood left the
-/// process at about 355 MiB; mimalloc hands them back.
+/// jemalloc rather than glibc's malloc or mimalloc. Measured with bench/run
+/// (docs/benchmarks.md): glibc's per-thread arenas kept every freed 19 MiB
+/// argon2 block (a registration flood left 355 MiB); mimalloc kept them
+/// too, in its arenas, until the process ended (idle at 67 MiB after a few
+/// logins, where jemalloc is back at 29 MiB). jemalloc gives allocations
+/// over 8 MiB pages of their own and returns them when freed, and its
+/// arenas are bounded (4 per core).
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 #[tokio::main]
 async fn main() -> ExitCode {
