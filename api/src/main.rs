@@ -12,6 +12,7 @@ use gatehouse_api::cli::{Cli, CliError, run};
 /// logins, where jemalloc is back at 29 MiB). jemalloc gives allocations
 /// over 8 MiB pages of their own and returns them when freed, and its
 /// arenas are bounded (4 per core).
+#[cfg(feature = "jemalloc")]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
