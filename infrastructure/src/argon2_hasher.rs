@@ -25,7 +25,7 @@
 
 use std::{
     sync::{
-        Arc, Mutex, PoisonError,
+        Arc, Mutex, OnceLock, PoisonError,
         atomic::{AtomicUsize, Ordering},
     },
     time::Duration,
@@ -94,6 +94,9 @@ pub struct Argon2Hasher {
 
 type Job = Box<dyn FnOnce(&mut Memory) + Send>;
 
+/// The password behind the dummy hash that unknown users are checked against.
+const DUMMY_PASSWORD: &str = "gatehouse dummy password for unknown users";
+
 /// How long a hashing thread keeps its argon2 memory without work.
 pub const IDLE_RELEASE: Duration = Duration::from_secs(1);
 
@@ -141,9 +144,11 @@ struct Inner {
     jobs: flume::Sender<Job>,
     /// Bytes of argon2 memory the threads hold between hashes.
     held: Arc<AtomicUsize>,
-    /// A hash of a random password, verified when the user does not exist
-    /// so that an unknown user costs as much as a wrong password.
-    dummy: String,
+    /// A hash of a fixed password, verified when the user does not exist
+    /// so that an unknown user costs as much as a wrong password. Made on
+    /// a hashing thread right after start-up, so that start-up does not
+    /// wait for it (an unknown user arriving first waits instead).
+    dummy: OnceLock<Result<String, HashError>>,
     /// Told how long each hash ran (the operator's metrics).
     observer: Mutex<Option<HashObserver>>,
 }
@@ -175,8 +180,8 @@ impl Argon2Hasher {
         Ok(params)
     }
 
-    /// Checks the parameters and computes the dummy hash (one hash, run on
-    /// the calling thread: call this at start-up).
+    /// Checks the parameters, starts the hashing threads and has one of
+    /// them make the dummy hash (call this at start-up).
     ///
     /// # Errors
     /// [`HashError::Internal`] naming the parameter argon2 refuses.
@@ -192,11 +197,6 @@ impl Argon2Hasher {
     pub fn with_idle_release(settings: Argon2Settings, idle: Duration) -> Result<Self, HashError> {
         let params = Self::check(&settings)?;
         let held = Arc::new(AtomicUsize::new(0));
-        let dummy = hash_with(
-            &params,
-            "gatehouse dummy password for unknown users",
-            &mut vec![Block::default(); params.block_count()],
-        )?;
         let threads = settings.concurrency.max(1);
         let (jobs, queue) = flume::unbounded::<Job>();
         for i in 0..threads {
@@ -219,7 +219,7 @@ impl Argon2Hasher {
         }
         let permits = Semaphore::new(threads);
         let capacity = threads.saturating_add(settings.max_waiting);
-        Ok(Self {
+        let hasher = Self {
             inner: Arc::new(Inner {
                 params,
                 settings,
@@ -228,10 +228,16 @@ impl Argon2Hasher {
                 capacity,
                 jobs,
                 held,
-                dummy,
+                dummy: OnceLock::new(),
                 observer: Mutex::new(None),
             }),
-        })
+        };
+        let inner = Arc::clone(&hasher.inner);
+        let warm: Job = Box::new(move |memory| {
+            let _ = inner.dummy(memory);
+        });
+        hasher.inner.jobs.send(warm).map_err(|_| HashError::Internal("hashing threads stopped".into()))?;
+        Ok(hasher)
     }
 
     /// Tells `observer` how long each later hash runs.
@@ -340,6 +346,15 @@ impl Inner {
         self.params.block_count()
     }
 
+    /// The dummy hash, made in `memory` by the first thread that needs it.
+    fn dummy(&self, memory: &mut Memory) -> Result<&str, HashError> {
+        let count = self.block_count();
+        let made = self.dummy.get_or_init(|| {
+            memory.with(count, count, &self.held, |blocks| hash_with(&self.params, DUMMY_PASSWORD, blocks))
+        });
+        made.as_deref().map_err(Clone::clone)
+    }
+
     fn verify_blocking(&self, password: &str, stored: &str, memory: &mut Memory) -> Result<bool, HashError> {
         let parsed = PasswordHash::new(stored).map_err(|_| HashError::Refused)?;
         if parsed.algorithm != ARGON2ID_IDENT || parsed.version != Some(Version::V0x13.into()) {
@@ -385,7 +400,10 @@ impl PasswordHasher for Argon2Hasher {
     async fn verify(&self, password: SecretString, hash: Option<StoredHash>) -> Result<bool, HashError> {
         self.run(move |inner, memory| match hash {
             Some(hash) => inner.verify_blocking(password.expose_secret(), hash.as_str(), memory),
-            None => inner.verify_blocking(password.expose_secret(), &inner.dummy, memory).map(|_| false),
+            None => {
+                let dummy = inner.dummy(memory)?;
+                inner.verify_blocking(password.expose_secret(), dummy, memory).map(|_| false)
+            }
         })
         .instrument(tracing::debug_span!("argon2_verify"))
         .await?
@@ -501,7 +519,6 @@ mod tests {
     async fn a_hashing_thread_keeps_its_memory_between_hashes_and_hands_it_back_when_idle() {
         let settings = Argon2Settings { concurrency: 1, ..Argon2Settings::insecure_fast_for_tests() };
         let hasher = Argon2Hasher::with_idle_release(settings, Duration::from_millis(200)).unwrap();
-        assert_eq!(hasher.held_memory_bytes(), 0, "nothing before the first hash");
         let hash = hasher.hash(secret("correct horse")).await.unwrap();
         assert!(hasher.verify(secret("correct horse"), Some(hash)).await.unwrap());
         let held = hasher.held_memory_bytes();
