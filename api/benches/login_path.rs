@@ -121,16 +121,8 @@ async fn run() {
         async move {
             let now = OffsetDateTime::now_utc();
             let session = Session {
-                id: SessionId::from_uuid(UuidV7Ids.new_id()),
-                user_id: user.id,
-                generation: 0,
-                rotated_at: None,
-                created_at: now,
-                last_used_at: now,
                 expires_at: policy.session_expiry(now),
-                revoked_at: None,
-                auth_time: now,
-                amr: Amr::password(),
+                ..sample_session(&user, SessionId::from_uuid(UuidV7Ids.new_id()))
             };
             let audit = AuditEvent::success(now, AuditAction::Login)
                 .by(user.id)
