@@ -117,18 +117,18 @@ async fn run() {
     let sessions = db.sessions();
     let policy = compose::token_policy(&settings);
     let insert = time(ROUNDS, |_| {
-        let (sessions, policy) = (sessions.clone(), policy.clone());
+        let sessions = sessions.clone();
+        let now = OffsetDateTime::now_utc();
+        let session = Session {
+            expires_at: policy.session_expiry(now),
+            ..sample_session(&user, SessionId::from_uuid(UuidV7Ids.new_id()))
+        };
+        let audit = AuditEvent::success(now, AuditAction::Login)
+            .by(user.id)
+            .about(user.id)
+            .client(Some("198.51.100.7"))
+            .detail(format!("session={} amr=pwd", session.id));
         async move {
-            let now = OffsetDateTime::now_utc();
-            let session = Session {
-                expires_at: policy.session_expiry(now),
-                ..sample_session(&user, SessionId::from_uuid(UuidV7Ids.new_id()))
-            };
-            let audit = AuditEvent::success(now, AuditAction::Login)
-                .by(user.id)
-                .about(user.id)
-                .client(Some("198.51.100.7"))
-                .detail(format!("session={} amr=pwd", session.id));
             sessions.insert_audited(&session, Some(&audit)).await.unwrap();
         }
     })
