@@ -158,12 +158,9 @@ pub fn token_cache(settings: &Settings) -> MokaTokenCache {
 /// `jwt.verified_client_cache_milliseconds` (0: none kept).
 pub fn client_cache(settings: &Settings) -> MokaClientCache {
     let ms = settings.jwt.verified_client_cache_milliseconds;
-    let capacity = if ms == 0 { 0 } else { CLIENT_CACHE_CAPACITY };
+    let capacity = if ms == 0 { 0 } else { MokaClientCache::CAPACITY };
     MokaClientCache::new(capacity, std::time::Duration::from_millis(ms.max(1)))
 }
-
-/// Clients remembered at most: more than any deployment has.
-const CLIENT_CACHE_CAPACITY: u64 = 10_000;
 
 /// Recent authentication and the admin MFA rule.
 pub fn security_policy(settings: &Settings) -> SecurityPolicy {

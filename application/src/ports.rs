@@ -772,17 +772,3 @@ pub trait VerifiedClientCache: Send + Sync + 'static {
     /// Forgets `client_id` (its secret rotated, or its account deleted).
     fn forget(&self, client_id: &str);
 }
-
-/// No cache: every client authentication goes to the store.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct NoClientCache;
-
-impl VerifiedClientCache for NoClientCache {
-    fn get(&self, _: &str, _: &Digest) -> Option<ServiceAccount> {
-        None
-    }
-
-    fn insert(&self, _: &ServiceAccount) {}
-
-    fn forget(&self, _: &str) {}
-}

@@ -102,29 +102,36 @@ pub const IDLE_RELEASE: Duration = Duration::from_secs(1);
 
 /// One hashing thread's argon2 memory, kept between hashes (see the module
 /// documentation).
-#[derive(Default)]
 struct Memory {
     blocks: Vec<Block>,
+    /// The configured cost in blocks: the most this thread keeps.
+    keep: usize,
+    /// Bytes all the threads hold, for [`Argon2Hasher::held_memory_bytes`].
+    held: Arc<AtomicUsize>,
 }
 
 impl Memory {
+    fn new(keep: usize, held: Arc<AtomicUsize>) -> Self {
+        Self { blocks: Vec::new(), keep, held }
+    }
+
     /// Runs `hash` over `count` blocks: this thread's own when `count` is at
-    /// most `keep` (the configured cost), else blocks of its own, freed
-    /// after (a stored hash may ask for more, up to `max_memory_kib`).
-    fn with<T>(&mut self, count: usize, keep: usize, held: &AtomicUsize, hash: impl FnOnce(&mut [Block]) -> T) -> T {
-        if count > keep {
+    /// most the configured cost, else blocks of its own, freed after (a
+    /// stored hash may ask for more, up to `max_memory_kib`).
+    fn with<T>(&mut self, count: usize, hash: impl FnOnce(&mut [Block]) -> T) -> T {
+        if count > self.keep {
             return hash(&mut vec![Block::default(); count]);
         }
         if self.blocks.len() < count {
-            held.fetch_sub(self.bytes(), Ordering::Relaxed);
+            self.held.fetch_sub(self.bytes(), Ordering::Relaxed);
             self.blocks = vec![Block::default(); count];
-            held.fetch_add(self.bytes(), Ordering::Relaxed);
+            self.held.fetch_add(self.bytes(), Ordering::Relaxed);
         }
         hash(&mut self.blocks[..count])
     }
 
-    fn release(&mut self, held: &AtomicUsize) {
-        held.fetch_sub(self.bytes(), Ordering::Relaxed);
+    fn release(&mut self) {
+        self.held.fetch_sub(self.bytes(), Ordering::Relaxed);
         self.blocks = Vec::new();
     }
 
@@ -200,20 +207,19 @@ impl Argon2Hasher {
         let threads = settings.concurrency.max(1);
         let (jobs, queue) = flume::unbounded::<Job>();
         for i in 0..threads {
-            let (queue, held) = (queue.clone(), Arc::clone(&held));
+            let (queue, mut memory) = (queue.clone(), Memory::new(params.block_count(), Arc::clone(&held)));
             std::thread::Builder::new()
                 .name(format!("argon2-{i}"))
                 .spawn(move || {
                     lower_priority();
-                    let mut memory = Memory::default();
                     loop {
                         match queue.recv_timeout(idle) {
                             Ok(job) => job(&mut memory),
-                            Err(flume::RecvTimeoutError::Timeout) => memory.release(&held),
+                            Err(flume::RecvTimeoutError::Timeout) => memory.release(),
                             Err(flume::RecvTimeoutError::Disconnected) => break,
                         }
                     }
-                    memory.release(&held);
+                    memory.release();
                 })
                 .map_err(|e| HashError::Internal(format!("cannot start a hashing thread: {e}")))?;
         }
@@ -342,17 +348,14 @@ fn hash_with(params: &Params, password: &str, blocks: &mut [Block]) -> Result<St
 }
 
 impl Inner {
-    fn block_count(&self) -> usize {
-        self.params.block_count()
+    /// A new PHC string for `password`, made in `memory`.
+    fn hash(&self, password: &str, memory: &mut Memory) -> Result<String, HashError> {
+        memory.with(self.params.block_count(), |blocks| hash_with(&self.params, password, blocks))
     }
 
     /// The dummy hash, made in `memory` by the first thread that needs it.
     fn dummy(&self, memory: &mut Memory) -> Result<&str, HashError> {
-        let count = self.block_count();
-        let made = self.dummy.get_or_init(|| {
-            memory.with(count, count, &self.held, |blocks| hash_with(&self.params, DUMMY_PASSWORD, blocks))
-        });
-        made.as_deref().map_err(Clone::clone)
+        self.dummy.get_or_init(|| self.hash(DUMMY_PASSWORD, memory)).as_deref().map_err(Clone::clone)
     }
 
     fn verify_blocking(&self, password: &str, stored: &str, memory: &mut Memory) -> Result<bool, HashError> {
@@ -374,7 +377,7 @@ impl Inner {
         let mut out = [0u8; Output::MAX_LENGTH];
         let out = out.get_mut(..expected.len()).ok_or(HashError::Refused)?;
         memory
-            .with(params.block_count(), self.block_count(), &self.held, |blocks| {
+            .with(params.block_count(), |blocks| {
                 argon2(&params).hash_password_into_with_memory(password.as_bytes(), &salt, out, blocks)
             })
             .map_err(|_| HashError::Refused)?;
@@ -386,12 +389,7 @@ impl Inner {
 impl PasswordHasher for Argon2Hasher {
     async fn hash(&self, password: SecretString) -> Result<StoredHash, HashError> {
         let phc = self
-            .run(move |inner, memory| {
-                let count = inner.block_count();
-                memory.with(count, count, &inner.held, |blocks| {
-                    hash_with(&inner.params, password.expose_secret(), blocks)
-                })
-            })
+            .run(move |inner, memory| inner.hash(password.expose_secret(), memory))
             .instrument(tracing::debug_span!("argon2_hash"))
             .await??;
         Ok(StoredHash::new(phc))

@@ -57,9 +57,8 @@ use crate::{
 
 /// Verified tokens the test kit's application remembers.
 pub const TOKEN_CACHE_CAPACITY: u64 = 10_000;
-/// Clients the test kit's application remembers, and for how long (the
-/// production default).
-pub const CLIENT_CACHE_CAPACITY: u64 = 10_000;
+/// How long the test kit's application remembers a client (the production
+/// default).
 pub const CLIENT_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The in-memory adapter set, generic over the clock (a [`FixedClock`]
@@ -302,7 +301,7 @@ impl<C: Clock> InMemoryBuilder<C> {
                 TOKEN_CACHE_CAPACITY,
                 (self.policy.access_ttl + self.policy.leeway).try_into().unwrap_or(std::time::Duration::ZERO),
             ),
-            client_cache: MokaClientCache::new(CLIENT_CACHE_CAPACITY, CLIENT_CACHE_TTL),
+            client_cache: MokaClientCache::new(MokaClientCache::CAPACITY, CLIENT_CACHE_TTL),
             policy: self.policy,
             security: self.security,
         }))

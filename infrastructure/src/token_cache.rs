@@ -68,6 +68,9 @@ impl std::fmt::Debug for MokaClientCache {
 }
 
 impl MokaClientCache {
+    /// Clients remembered at most: more than any deployment has.
+    pub const CAPACITY: u64 = 10_000;
+
     pub fn new(capacity: u64, ttl: Duration) -> Self {
         Self { entries: Cache::builder().max_capacity(capacity).time_to_live(ttl).build() }
     }
