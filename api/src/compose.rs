@@ -6,7 +6,8 @@ use gatehouse_domain::{SecurityPolicy, TokenPolicy};
 use gatehouse_infrastructure::{
     Argon2Hasher, Argon2Settings, AwsLcFactorCrypto, Database, HmacRefreshTokens, JwtCodec, KeyState, MokaClientCache,
     MokaTokenCache, PrometheusMetrics, SeaOrmAuditLog, SeaOrmLoginThrottle, SeaOrmMfaStore, SeaOrmServiceAccountStore,
-    SeaOrmSessionStore, SeaOrmUserStore, SigningKey, SystemClock, UuidV7Ids, key_file, sea_orm::DatabaseSettings,
+    SeaOrmSessionStore, SeaOrmUserStore, SigningKey, SystemClock, UuidV7Ids, WebauthnRelyingParty, key_file,
+    sea_orm::DatabaseSettings,
 };
 use secrecy::ExposeSecret;
 use time::Duration;
@@ -15,7 +16,7 @@ use crate::{
     client_address::TrustedProxies,
     cors::CorsOrigins,
     server::HttpSettings,
-    settings::{PasswordSettings, Settings, SettingsError},
+    settings::{PasswordSettings, Settings, SettingsError, WebauthnSettings},
 };
 
 /// The adapters the `gatehouse` binary runs with.
@@ -38,6 +39,37 @@ impl Adapters for Production {
     type ServiceAccounts = SeaOrmServiceAccountStore;
     type TokenCache = MokaTokenCache;
     type ClientCache = MokaClientCache;
+    type Passkeys = WebauthnRelyingParty;
+}
+
+/// Checks `webauthn.rp_id` against `webauthn.origins` as browsers will
+/// (see [`gatehouse_infrastructure::check_relying_party`]).
+///
+/// # Errors
+/// [`SettingsError`] naming `webauthn.rp_id` or `webauthn.origins`.
+pub fn check_relying_party(webauthn: &WebauthnSettings) -> Result<(), SettingsError> {
+    use gatehouse_infrastructure::RelyingPartyConfigError as E;
+    let Err(e) = gatehouse_infrastructure::check_relying_party(&webauthn.rp_id, &webauthn.origins) else {
+        return Ok(());
+    };
+    let key = match e {
+        E::NotASuffix { .. } | E::BadRpId(_) => "webauthn.rp_id",
+        E::NoOrigins | E::NotAnOrigin(_) | E::Insecure(_) => "webauthn.origins",
+    };
+    // The message names the setting already.
+    let message = e.to_string();
+    let message = message.strip_prefix(key).unwrap_or(&message).trim_start_matches(':').trim_start().to_owned();
+    Err(SettingsError::new(key, message))
+}
+
+/// The WebAuthn relying party `webauthn.*` describes.
+///
+/// # Errors
+/// [`SettingsError`] for `webauthn.rp_id` or `webauthn.origins`.
+pub fn relying_party(settings: &Settings) -> Result<WebauthnRelyingParty, SettingsError> {
+    let webauthn = &settings.webauthn;
+    WebauthnRelyingParty::new(&webauthn.rp_id, &webauthn.rp_name, &webauthn.origins)
+        .map_err(|e| SettingsError::new("webauthn", e.to_string()))
 }
 
 /// The token policy the settings describe.
@@ -276,6 +308,7 @@ pub fn build(settings: &Settings, db: &Database) -> Result<Gatehouse<Production>
         service_accounts: db.service_accounts(),
         token_cache: token_cache(settings),
         client_cache: client_cache(settings),
+        passkeys: relying_party(settings)?,
         policy: token_policy(settings),
         security: security_policy(settings),
     }))

@@ -13,8 +13,8 @@ use actix_web::{
     middleware::ErrorHandlerResponse,
 };
 use gatehouse_application::{
-    AdminError, AuthError, ChangePasswordError, CreateUserError, LoginError, MfaError, RefreshError,
-    RevokeSessionError, ServiceAccountError,
+    AdminError, AuthError, ChangePasswordError, CreateUserError, LoginError, MfaError, PasskeyManagementError,
+    RefreshError, RevokeSessionError, ServiceAccountError,
     ports::{HashError, StoreError},
 };
 use serde::Serialize;
@@ -368,6 +368,20 @@ impl From<MfaError> for ApiError {
                 "The code does not match; check the authenticator's clock and try the current code.",
             )]),
             MfaError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<PasskeyManagementError> for ApiError {
+    fn from(e: PasskeyManagementError) -> Self {
+        match e {
+            PasskeyManagementError::NotFound => Self::NotFound,
+            PasskeyManagementError::InvalidName(reason) => {
+                Self::Validation(vec![FieldError::new("name", "invalid", format!("The name {reason}."))])
+            }
+            PasskeyManagementError::CredentialRefused(_) => crate::routes::passkeys::credential_refused(),
+            PasskeyManagementError::Internal(reason) => Self::Internal(reason),
+            PasskeyManagementError::Store(e) => e.into(),
         }
     }
 }

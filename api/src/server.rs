@@ -88,6 +88,8 @@ pub struct RunningServer {
         routes::admin::list, routes::admin::get, routes::admin::change, routes::admin::delete, routes::admin::audit,
         routes::mfa::login_mfa, routes::mfa::status, routes::mfa::start_totp, routes::mfa::confirm_totp,
         routes::mfa::disable_totp, routes::mfa::regenerate, routes::mfa::reset,
+        routes::passkeys::register_start, routes::passkeys::register_finish, routes::passkeys::list,
+        routes::passkeys::delete, routes::passkeys::login_start, routes::passkeys::login_finish,
         routes::service_accounts::create, routes::service_accounts::list, routes::service_accounts::get,
         routes::service_accounts::rotate, routes::service_accounts::delete,
         routes::oauth::token, routes::oauth::introspect, routes::oauth::revoke, routes::oauth::metadata,
@@ -108,6 +110,7 @@ pub struct RunningServer {
         (name = "accounts", description = "Register and log in"),
         (name = "signed-in user", description = "Routes that need an access token"),
         (name = "second factors", description = "TOTP and recovery codes of the signed-in user"),
+        (name = "passkeys", description = "WebAuthn passkeys: registration, the list, passwordless sign-in"),
         (name = "sessions", description = "Refresh, log out, list and revoke sessions, change the password"),
         (name = "administration", description = "User management (role `admin`)"),
         (name = "oauth", description = "OAuth 2.0 for service accounts: RFC 6749 form bodies and JSON errors, not problem+json"),
@@ -142,6 +145,7 @@ pub fn configure<A: Adapters>(cfg: &mut web::ServiceConfig) {
 fn configure_api<A: Adapters>(cfg: &mut web::ServiceConfig) {
     routes::auth::configure::<A>(cfg);
     routes::mfa::configure::<A>(cfg);
+    routes::passkeys::configure::<A>(cfg);
     routes::oauth::configure::<A>(cfg);
     routes::service_accounts::configure::<A>(cfg);
     routes::sessions::configure::<A>(cfg);

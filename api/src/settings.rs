@@ -35,6 +35,28 @@ pub struct Settings {
     pub security: SecuritySettings,
     #[serde(default)]
     pub mfa: MfaSettings,
+    #[serde(default)]
+    pub webauthn: WebauthnSettings,
+}
+
+/// The WebAuthn relying party passkeys are registered with.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct WebauthnSettings {
+    /// The RP id: the domain passkeys are bound to, which every origin's
+    /// host must equal or end with (`example.com` for
+    /// `https://login.example.com`). Changing it orphans every passkey.
+    pub rp_id: String,
+    /// The name authenticators show.
+    pub rp_name: String,
+    /// The origins (scheme, host, port) browsers run the passkey calls
+    /// from; each is accepted exactly.
+    pub origins: Vec<String>,
+}
+
+impl Default for WebauthnSettings {
+    fn default() -> Self {
+        Self { rp_id: "localhost".into(), rp_name: "Gatehouse".into(), origins: vec!["http://localhost:8080".into()] }
+    }
 }
 
 /// Recent authentication.
@@ -388,6 +410,10 @@ impl Settings {
         if self.mfa.totp_issuer.is_empty() || self.mfa.totp_issuer.contains(':') {
             return Err(SettingsError::new("mfa.totp_issuer", "must not be empty or contain ':'"));
         }
+        if self.webauthn.rp_name.trim().is_empty() {
+            return Err(SettingsError::new("webauthn.rp_name", "must not be empty"));
+        }
+        crate::compose::check_relying_party(&self.webauthn)?;
         if !matches!(self.log.format.as_str(), "text" | "json" | "pretty") {
             return Err(SettingsError::new("log.format", "must be text or json"));
         }

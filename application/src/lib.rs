@@ -15,6 +15,7 @@ pub mod introspection;
 pub mod login;
 pub mod metrics;
 pub mod mfa;
+pub mod passkeys;
 pub mod password;
 pub mod ports;
 pub mod revocations;
@@ -28,6 +29,7 @@ pub use create_user::CreateUserError;
 pub use introspection::Introspection;
 pub use login::{LoginError, LoginRequest, LoginStep, MfaPending, SecondFactorProof, SecondFactorRequest, TokenPair};
 pub use mfa::{MfaError, TotpEnrolment};
+pub use passkeys::{PasskeyEnrolment, PasskeyManagementError, StartedPasskeyCeremony};
 pub use password::ChangePasswordError;
 pub use revocations::RevocationList;
 pub use service_accounts::{ClientAuthError, IssuedSecret, ServiceAccountError, ServicePrincipal, ServiceToken};
@@ -35,8 +37,8 @@ pub use sessions::{LogoutScope, RefreshError, RevokeSessionError, SessionView};
 
 use gatehouse_domain::{SecurityPolicy, TokenPolicy};
 use ports::{
-    AuditLog, Clock, FactorCrypto, IdSource, LoginThrottle, Metrics, MfaStore, PasswordHasher, RefreshTokens,
-    ServiceAccountStore, SessionStore, TokenCodec, UserStore, VerifiedClientCache, VerifiedTokenCache,
+    AuditLog, Clock, FactorCrypto, IdSource, LoginThrottle, Metrics, MfaStore, PasskeyRelyingParty, PasswordHasher,
+    RefreshTokens, ServiceAccountStore, SessionStore, TokenCodec, UserStore, VerifiedClientCache, VerifiedTokenCache,
 };
 
 /// The set of adapter types an application is built from.
@@ -56,6 +58,7 @@ pub trait Adapters: Send + Sync + 'static {
     type ServiceAccounts: ServiceAccountStore;
     type TokenCache: VerifiedTokenCache;
     type ClientCache: VerifiedClientCache;
+    type Passkeys: PasskeyRelyingParty;
 }
 
 /// What an application is built from: one adapter per port, and the token
@@ -82,6 +85,8 @@ pub struct Parts<A: Adapters> {
     pub token_cache: A::TokenCache,
     /// Client credentials checked recently.
     pub client_cache: A::ClientCache,
+    /// The WebAuthn relying party.
+    pub passkeys: A::Passkeys,
     pub policy: TokenPolicy,
     /// Recent authentication and the admin MFA rule.
     pub security: SecurityPolicy,
@@ -110,6 +115,7 @@ pub struct Gatehouse<A: Adapters> {
     service_accounts: A::ServiceAccounts,
     token_cache: A::TokenCache,
     client_cache: A::ClientCache,
+    passkeys: A::Passkeys,
     policy: TokenPolicy,
     security: SecurityPolicy,
     /// Revoked sessions, kept in memory for the hot path.
@@ -136,6 +142,7 @@ impl<A: Adapters> Gatehouse<A> {
             service_accounts,
             token_cache,
             client_cache,
+            passkeys,
             policy,
             security,
         } = parts;
@@ -155,6 +162,7 @@ impl<A: Adapters> Gatehouse<A> {
             service_accounts,
             token_cache,
             client_cache,
+            passkeys,
             policy,
             security,
             revocations: RevocationList::default(),
@@ -216,6 +224,7 @@ pub struct PartsRef<'a, A: Adapters> {
     pub service_accounts: &'a A::ServiceAccounts,
     pub token_cache: &'a A::TokenCache,
     pub client_cache: &'a A::ClientCache,
+    pub passkeys: &'a A::Passkeys,
     pub revocations: &'a RevocationList,
 }
 
@@ -239,6 +248,7 @@ impl<A: Adapters> Gatehouse<A> {
             service_accounts: &self.service_accounts,
             token_cache: &self.token_cache,
             client_cache: &self.client_cache,
+            passkeys: &self.passkeys,
             revocations: &self.revocations,
         }
     }

@@ -12,7 +12,7 @@
 use std::net::IpAddr;
 
 use gatehouse_domain::{
-    Amr, AuditAction, AuditEvent, AuthMethod, MfaChallenge, MfaStatus, SecondFactorMethod, Session, SessionId,
+    Amr, AuditAction, AuditEvent, AuthMethod, Factor, MfaChallenge, MfaStatus, SecondFactorMethod, Session, SessionId,
     ThrottleKey, User, Username,
     mfa::{MFA_CHALLENGE_TTL, MFA_TOKEN_BYTES, mfa_token_text},
 };
@@ -57,6 +57,9 @@ pub struct MfaPending {
     pub expires_in: Duration,
     /// The ways the login can be completed.
     pub methods: Vec<SecondFactorMethod>,
+    /// WebAuthn request options (`{"publicKey": ...}`) limited to the
+    /// user's passkeys, when they have any.
+    pub passkey_options: Option<String>,
 }
 
 /// What a client presents to complete a login.
@@ -74,6 +77,9 @@ pub enum SecondFactorProof {
     Totp(SecretString),
     /// A recovery code as typed.
     RecoveryCode(SecretString),
+    /// A passkey's `AuthenticationResponseJSON`, answering the login's
+    /// `passkey_options`.
+    Passkey(String),
 }
 
 /// What a client presents to log in.
@@ -194,7 +200,8 @@ impl<A: Adapters> Gatehouse<A> {
                 return Err(LoginError::InvalidCredentials);
             }
         };
-        let status = MfaStatus::of(&self.mfa.factors(user.id).await?, 0);
+        let factors = self.mfa.factors(user.id).await?;
+        let status = MfaStatus::of(&factors, 0);
         if status.is_on() {
             // The login is not complete, so nothing is cleared: the
             // attempt only gives its slots back. Every second factor then
@@ -217,7 +224,7 @@ impl<A: Adapters> Gatehouse<A> {
         }
 
         if status.is_on() {
-            let pending = self.challenge(&user, status, now).await?;
+            let pending = self.challenge(&user, &factors, status, now).await?;
             tracing::info!(user_id = %user.id, outcome = "mfa_required", "login needs a second factor");
             return Ok(LoginStep::SecondFactor(pending));
         }
@@ -227,17 +234,28 @@ impl<A: Adapters> Gatehouse<A> {
     }
 
     /// Issues the `mfa_token` of a login whose password was right.
-    async fn challenge(&self, user: &User, status: MfaStatus, now: OffsetDateTime) -> Result<MfaPending, LoginError> {
+    async fn challenge(
+        &self,
+        user: &User,
+        factors: &[Factor],
+        status: MfaStatus,
+        now: OffsetDateTime,
+    ) -> Result<MfaPending, LoginError> {
         let mut random = [0u8; MFA_TOKEN_BYTES];
         self.crypto.random(&mut random);
         let token = mfa_token_text(&random);
         let challenge = MfaChallenge::issue(self.crypto.digest(token.as_bytes()), user.id, now);
         self.mfa.insert_challenge(&challenge).await?;
-        Ok(MfaPending {
-            mfa_token: SecretString::from(token),
-            expires_in: MFA_CHALLENGE_TTL,
-            methods: status.methods(),
-        })
+        let passkey_options = if status.passkeys > 0 {
+            self.start_second_factor_passkey(user, factors, challenge.token_hash.to_hex()).await?
+        } else {
+            None
+        };
+        let mut methods = status.methods();
+        if passkey_options.is_none() {
+            methods.retain(|m| *m != SecondFactorMethod::Passkey);
+        }
+        Ok(MfaPending { mfa_token: SecretString::from(token), expires_in: MFA_CHALLENGE_TTL, methods, passkey_options })
     }
 
     /// Completes a login with its second factor.
@@ -298,9 +316,15 @@ impl<A: Adapters> Gatehouse<A> {
                     .detail("at=login");
                 (AuthMethod::RecoveryCode, self.use_recovery_code(user.id, code.expose_secret(), &audit).await?)
             }
+            SecondFactorProof::Passkey(response) => {
+                let accepted =
+                    self.accept_second_factor_passkey(&user, &token_hash.to_hex(), response, now, client).await?;
+                (AuthMethod::Passkey, accepted)
+            }
         };
         let detail = match method {
             AuthMethod::Totp => "method=totp",
+            AuthMethod::Passkey => "method=passkey",
             _ => "method=recovery_code",
         };
         if !accepted {
@@ -328,7 +352,7 @@ impl<A: Adapters> Gatehouse<A> {
     }
 
     /// Opens a session and re-reads the account (login's last step).
-    async fn open_checked_session(
+    pub(crate) async fn open_checked_session(
         &self,
         user: &User,
         now: OffsetDateTime,

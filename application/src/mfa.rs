@@ -127,6 +127,7 @@ impl<A: Adapters> Gatehouse<A> {
             name: None,
             secret: pending.secret,
             last_step: Some(step),
+            passkey: None,
             created_at: now,
             last_used_at: Some(now),
         };
@@ -225,7 +226,7 @@ impl<A: Adapters> Gatehouse<A> {
         self.crypto.hmac_sha1(secret, &step.to_be_bytes())
     }
 
-    fn new_recovery_codes(&self) -> Vec<RecoveryCode> {
+    pub(crate) fn new_recovery_codes(&self) -> Vec<RecoveryCode> {
         (0..RECOVERY_CODE_COUNT)
             .map(|_| {
                 let mut random = [0u8; RECOVERY_CODE_RANDOM_BYTES];

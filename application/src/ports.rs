@@ -8,9 +8,9 @@
 use std::future::Future;
 
 use gatehouse_domain::{
-    AccessClaims, AuditEvent, Digest, Factor, FactorId, MfaChallenge, PasswordHash, PendingTotp, RecordedEvent,
-    Revocation, Role, Sealed, ServiceAccount, ServiceAccountId, ServiceClaims, Session, SessionId, ThrottleKey, User,
-    UserId, Username,
+    AccessClaims, AuditEvent, Ceremony, Digest, Factor, FactorId, MfaChallenge, PasswordHash, PendingTotp,
+    RecordedEvent, Revocation, Role, Sealed, ServiceAccount, ServiceAccountId, ServiceClaims, Session, SessionId,
+    ThrottleKey, User, UserId, Username,
 };
 use secrecy::SecretString;
 
@@ -600,8 +600,8 @@ pub trait MfaStore: Send + Sync + 'static {
         audit: Option<&AuditEvent>,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
-    /// Deletes every factor, recovery code, pending secret and challenge of
-    /// the user and appends `audit`, in one transaction.
+    /// Deletes every factor, recovery code, pending secret, challenge and
+    /// ceremony of the user and appends `audit`, in one transaction.
     fn reset_audited(
         &self,
         user: UserId,
@@ -627,7 +627,33 @@ pub trait MfaStore: Send + Sync + 'static {
         now: OffsetDateTime,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
-    /// Deletes challenges that expired before `now` and pending TOTP
+    /// Records a passkey sign-in: sets factor `id`'s sign count to
+    /// `sign_count` and its `last_used_at` to `at`, if and only if its
+    /// stored count is still `expected`.
+    ///
+    /// MUST be atomic (one conditional update): of concurrent calls with
+    /// the same `expected`, exactly one returns `true`.
+    fn record_passkey_use(
+        &self,
+        id: FactorId,
+        expected: u32,
+        sign_count: u32,
+        at: OffsetDateTime,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Stores a started passkey ceremony.
+    fn insert_ceremony(&self, ceremony: &Ceremony) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Takes the ceremony `id` out: deletes it, and returns it if it was
+    /// live at `now`. MUST be atomic: of concurrent calls, at most one gets
+    /// it, on whichever instance they run.
+    fn take_ceremony(
+        &self,
+        id: &str,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<Option<Ceremony>, StoreError>> + Send;
+
+    /// Deletes challenges and ceremonies that expired before `now` and pending TOTP
     /// secrets created before `pending_before`; returns how many rows went.
     fn purge(
         &self,
@@ -771,4 +797,143 @@ pub trait VerifiedClientCache: Send + Sync + 'static {
 
     /// Forgets `client_id` (its secret rotated, or its account deleted).
     fn forget(&self, client_id: &str);
+}
+
+/// A started passkey ceremony, as the relying party hands it out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StartedCeremony {
+    /// The WebAuthn Level 3 JSON options, wrapped as `{"publicKey": ...}`,
+    /// with absent members left out (never `null`).
+    pub options: String,
+    /// The relying party's state (the challenge), kept on the server until
+    /// the ceremony finishes.
+    pub state: Vec<u8>,
+}
+
+/// A credential the relying party accepted at registration.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RegisteredPasskey {
+    /// base64url, no padding.
+    pub credential_id: String,
+    /// The relying party's stored form of the credential (its public key
+    /// and flags), opaque to the use cases, which seal it.
+    pub credential: Vec<u8>,
+    pub sign_count: u32,
+    /// base64url, no padding.
+    pub user_handle: String,
+    pub transports: Vec<String>,
+}
+
+impl std::fmt::Debug for RegisteredPasskey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegisteredPasskey").field("sign_count", &self.sign_count).finish_non_exhaustive()
+    }
+}
+
+/// A stored passkey, handed back to the relying party to check an
+/// assertion against.
+#[derive(Debug, Clone, Copy)]
+pub struct StoredPasskey<'a> {
+    /// What [`RegisteredPasskey::credential`] held.
+    pub credential: &'a [u8],
+    /// The count stored now (it grows with each sign-in).
+    pub sign_count: u32,
+}
+
+/// What a verified assertion showed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PasskeyAssertion {
+    /// base64url, no padding.
+    pub credential_id: String,
+    /// The authenticator's signature counter (0 when it keeps none).
+    pub sign_count: u32,
+}
+
+/// Why the relying party refused a ceremony's response.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PasskeyError {
+    /// It does not verify: malformed, a bad attestation or signature, the
+    /// wrong origin, RP id or challenge, no user verification. The reason
+    /// is short and holds nothing secret.
+    #[error("passkey response refused: {0}")]
+    Rejected(String),
+    /// The signature counter did not grow: two copies of the key may be in
+    /// use.
+    #[error("the passkey's signature counter did not grow")]
+    SignCountRegressed,
+    /// The server could not go on (a stored state or credential that does
+    /// not parse).
+    #[error("passkey ceremony failed: {0}")]
+    Internal(String),
+}
+
+/// A WebAuthn relying party: makes ceremony options and checks what
+/// authenticators answer. CPU only; the use cases store ceremonies and
+/// credentials.
+pub trait PasskeyRelyingParty: Send + Sync + 'static {
+    /// Starts registering a discoverable credential with user verification
+    /// required for the user whose WebAuthn user handle is `user_handle`;
+    /// `exclude` lists the credential ids the user has already.
+    ///
+    /// # Errors
+    /// [`PasskeyError::Internal`].
+    fn start_registration(
+        &self,
+        user_handle: Uuid,
+        username: &str,
+        exclude: &[String],
+    ) -> Result<StartedCeremony, PasskeyError>;
+
+    /// Checks a registration response (`RegistrationResponseJSON`) against
+    /// its ceremony's state.
+    ///
+    /// # Errors
+    /// [`PasskeyError::Rejected`] when it does not verify.
+    fn finish_registration(
+        &self,
+        user_handle: Uuid,
+        state: &[u8],
+        response: &str,
+    ) -> Result<RegisteredPasskey, PasskeyError>;
+
+    /// Starts a passwordless sign-in: no credentials listed, user
+    /// verification required.
+    ///
+    /// # Errors
+    /// [`PasskeyError::Internal`].
+    fn start_sign_in(&self) -> Result<StartedCeremony, PasskeyError>;
+
+    /// The user handle and credential id an authentication response
+    /// (`AuthenticationResponseJSON`) names, before anything is verified:
+    /// to find the credential to verify it with.
+    ///
+    /// # Errors
+    /// [`PasskeyError::Rejected`] when it is malformed or names no user.
+    fn identify(&self, response: &str) -> Result<(Uuid, String), PasskeyError>;
+
+    /// Checks a passwordless sign-in's response against its ceremony's
+    /// state and the credential it names.
+    ///
+    /// # Errors
+    /// [`PasskeyError::Rejected`], [`PasskeyError::SignCountRegressed`].
+    fn finish_sign_in(
+        &self,
+        state: &[u8],
+        response: &str,
+        credential: StoredPasskey<'_>,
+    ) -> Result<PasskeyAssertion, PasskeyError>;
+
+    /// Starts a second-factor check limited to `credentials` (one user's),
+    /// user verification required.
+    ///
+    /// # Errors
+    /// [`PasskeyError::Internal`].
+    fn start_second_factor(&self, credentials: &[StoredPasskey<'_>]) -> Result<StartedCeremony, PasskeyError>;
+
+    /// Checks a second-factor response against its ceremony's state, which
+    /// holds the credentials it was started with.
+    ///
+    /// # Errors
+    /// [`PasskeyError::Rejected`], [`PasskeyError::SignCountRegressed`].
+    fn finish_second_factor(&self, state: &[u8], response: &str) -> Result<PasskeyAssertion, PasskeyError>;
 }

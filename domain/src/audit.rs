@@ -29,6 +29,9 @@ pub enum AuditAction {
     TotpDisabled,
     PasskeyAdded,
     PasskeyRemoved,
+    /// An assertion whose signature counter did not grow: a possible
+    /// clone of the authenticator; the sign-in was refused.
+    PasskeySignCountRegressed,
     /// A wrong, replayed or unusable second factor at login.
     MfaFailed,
     RecoveryCodeUsed,
@@ -74,7 +77,7 @@ pub struct RecordedEvent {
     pub hash: String,
 }
 
-const ACTIONS: [(AuditAction, &str); 21] = [
+const ACTIONS: [(AuditAction, &str); 22] = [
     (AuditAction::Register, "register"),
     (AuditAction::Login, "login"),
     (AuditAction::Refresh, "refresh"),
@@ -89,6 +92,7 @@ const ACTIONS: [(AuditAction, &str); 21] = [
     (AuditAction::TotpDisabled, "totp_disabled"),
     (AuditAction::PasskeyAdded, "passkey_added"),
     (AuditAction::PasskeyRemoved, "passkey_removed"),
+    (AuditAction::PasskeySignCountRegressed, "passkey_sign_count_regressed"),
     (AuditAction::MfaFailed, "mfa_failed"),
     (AuditAction::RecoveryCodeUsed, "recovery_code_used"),
     (AuditAction::RecoveryCodesRegenerated, "recovery_codes_regenerated"),

@@ -7,6 +7,7 @@
 
 pub mod audit;
 pub mod mfa;
+pub mod passkey;
 pub mod password;
 pub mod role;
 pub mod service;
@@ -21,6 +22,7 @@ pub use mfa::{
     Amr, AuthMethod, Digest, Factor, FactorId, FactorKind, MfaChallenge, MfaStatus, PendingTotp, RecoveryCode, Sealed,
     SecondFactorMethod, SecurityPolicy, TotpCode, TotpSecret,
 };
+pub use passkey::{Ceremony, CeremonyPurpose, PasskeyDetails, PasskeyName, PasskeyNameError};
 pub use password::{NewPassword, PasswordHash, PasswordRule};
 pub use role::{Permission, Role, RoleError};
 pub use service::{ClientSecret, Scope, ScopeError, Scopes, ServiceAccount, ServiceAccountId, ServiceName};

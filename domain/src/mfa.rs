@@ -333,6 +333,8 @@ pub struct Factor {
     pub secret: Sealed,
     /// The last TOTP step accepted (replay protection).
     pub last_step: Option<u64>,
+    /// A passkey's counter, user handle and transports; `None` for TOTP.
+    pub passkey: Option<crate::PasskeyDetails>,
     pub created_at: OffsetDateTime,
     pub last_used_at: Option<OffsetDateTime>,
 }
@@ -613,6 +615,7 @@ mod tests {
             name: None,
             secret: Sealed { key_id: "k".into(), bytes: vec![] },
             last_step: None,
+            passkey: None,
             created_at: datetime!(2026-01-01 00:00 UTC),
             last_used_at: None,
         }

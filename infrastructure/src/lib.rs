@@ -26,6 +26,7 @@ pub mod system;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 pub mod token_cache;
+pub mod webauthn_rp;
 
 pub use argon2_hasher::{Argon2Hasher, Argon2Settings};
 pub use factor_crypto::AwsLcFactorCrypto;
@@ -41,3 +42,4 @@ pub use sea_orm::{
 };
 pub use system::{FixedClock, SystemClock, UuidV7Ids};
 pub use token_cache::{MokaClientCache, MokaTokenCache};
+pub use webauthn_rp::{RelyingPartyConfigError, WebauthnRelyingParty, check_relying_party};

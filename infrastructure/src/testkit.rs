@@ -51,8 +51,8 @@ use time::OffsetDateTime;
 use crate::{
     Argon2Hasher, Argon2Settings, AwsLcFactorCrypto, FixedClock, HmacRefreshTokens, JwtCodec, MemoryAuditLog,
     MemoryLoginThrottle, MemoryMfaStore, MemoryServiceAccountStore, MemorySessionStore, MemoryUserStore,
-    MokaClientCache, MokaTokenCache, PrometheusMetrics, SigningKey, UuidV7Ids, jwt_codec::KeyError,
-    refresh_tokens::KeyTooShort,
+    MokaClientCache, MokaTokenCache, PrometheusMetrics, SigningKey, UuidV7Ids, WebauthnRelyingParty,
+    jwt_codec::KeyError, refresh_tokens::KeyTooShort,
 };
 
 /// Verified tokens the test kit's application remembers.
@@ -82,6 +82,7 @@ impl<C: Clock> Adapters for InMemory<C> {
     type ServiceAccounts = MemoryServiceAccountStore;
     type TokenCache = MokaTokenCache;
     type ClientCache = MokaClientCache;
+    type Passkeys = WebauthnRelyingParty;
 }
 
 /// Why [`InMemoryBuilder::build`] failed.
@@ -95,6 +96,8 @@ pub enum BuildError {
     RefreshKey(#[from] KeyTooShort),
     #[error("could not generate a key")]
     Random,
+    #[error("relying party: {0}")]
+    RelyingParty(#[from] crate::RelyingPartyConfigError),
 }
 
 /// Builds a [`Gatehouse`] over in-memory adapters; see the module docs.
@@ -114,6 +117,7 @@ pub struct InMemoryBuilder<C = FixedClock> {
     throttle: MemoryLoginThrottle,
     tokens: Option<JwtCodec>,
     refresh: Option<HmacRefreshTokens>,
+    passkeys: Option<WebauthnRelyingParty>,
 }
 
 impl Default for InMemoryBuilder<FixedClock> {
@@ -142,6 +146,7 @@ impl InMemoryBuilder<FixedClock> {
             throttle: MemoryLoginThrottle::disabled(),
             tokens: None,
             refresh: None,
+            passkeys: None,
         }
     }
 
@@ -170,6 +175,7 @@ impl<C: Clock> InMemoryBuilder<C> {
             throttle: self.throttle,
             tokens: self.tokens,
             refresh: self.refresh,
+            passkeys: self.passkeys,
         }
     }
 
@@ -247,6 +253,14 @@ impl<C: Clock> InMemoryBuilder<C> {
         self
     }
 
+    /// The WebAuthn relying party (default: RP id `localhost`, name
+    /// `Gatehouse`, origin `http://localhost:8080`).
+    #[must_use]
+    pub fn relying_party(mut self, passkeys: WebauthnRelyingParty) -> Self {
+        self.passkeys = Some(passkeys);
+        self
+    }
+
     /// The refresh token adapter (default: a fresh random key).
     #[must_use]
     pub fn refresh_tokens(mut self, refresh: HmacRefreshTokens) -> Self {
@@ -302,6 +316,10 @@ impl<C: Clock> InMemoryBuilder<C> {
                 (self.policy.access_ttl + self.policy.leeway).try_into().unwrap_or(std::time::Duration::ZERO),
             ),
             client_cache: MokaClientCache::new(MokaClientCache::CAPACITY, CLIENT_CACHE_TTL),
+            passkeys: match self.passkeys {
+                Some(passkeys) => passkeys,
+                None => WebauthnRelyingParty::new("localhost", "Gatehouse", &["http://localhost:8080".to_owned()])?,
+            },
             policy: self.policy,
             security: self.security,
         }))

@@ -19,6 +19,7 @@ mod m20261125_000001_users_and_sessions;
 mod m20261202_000001_login_throttle;
 mod m20261203_000001_second_factors;
 mod m20261203_000002_service_accounts;
+mod m20261204_000001_passkeys;
 
 /// Every migration, oldest first.
 #[derive(Debug)]
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000001_login_throttle::Migration),
             Box::new(m20261203_000001_second_factors::Migration),
             Box::new(m20261203_000002_service_accounts::Migration),
+            Box::new(m20261204_000001_passkeys::Migration),
         ]
     }
 }

@@ -109,6 +109,12 @@ pub struct MfaRequiredBody {
     /// `totp`, `passkey`, `recovery_code`.
     #[schema(example = json!(["totp", "recovery_code"]))]
     pub methods: Vec<&'static str>,
+    /// With `passkey` among the methods: WebAuthn request options
+    /// (`{"publicKey": ...}`) limited to the user's passkeys; answer them
+    /// with `passkey` in `POST /auth/login/mfa`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub passkey_options: Option<serde_json::Value>,
 }
 
 /// `POST /auth/login`'s answer when a second factor is due.
@@ -121,6 +127,7 @@ pub fn mfa_required_response(pending: &MfaPending) -> HttpResponse {
             mfa_token: pending.mfa_token.expose_secret().to_owned(),
             expires_in: pending.expires_in.whole_seconds(),
             methods: pending.methods.iter().map(|m| m.as_str()).collect(),
+            passkey_options: pending.passkey_options.as_deref().and_then(|o| serde_json::from_str(o).ok()),
         })
 }
 
@@ -237,9 +244,11 @@ pub struct SecondFactor {
     /// A recovery code, in any case, with or without spaces and `-`.
     #[schema(value_type = Option<String>, example = "abcd-efgh-ijkl")]
     pub recovery_code: Option<SecretString>,
-    /// A WebAuthn `AuthenticationResponseJSON` (passkeys).
+    /// A WebAuthn `AuthenticationResponseJSON` (passkeys): `toJSON()` of
+    /// the credential `navigator.credentials.get()` returned for the
+    /// login's `passkey_options`.
     #[schema(value_type = Option<Object>)]
-    pub passkey: Option<()>,
+    pub passkey: Option<String>,
 }
 
 impl Body for SecondFactor {
@@ -247,8 +256,15 @@ impl Body for SecondFactor {
         let mfa_token = fields.string("mfa_token");
         let code = fields.optional_string("code").map(SecretString::from);
         let recovery_code = fields.optional_string("recovery_code").map(SecretString::from);
-        let passkey = fields.present("passkey");
-        match usize::from(code.is_some()) + usize::from(recovery_code.is_some()) + usize::from(passkey) {
+        let passkey = match fields.take("passkey") {
+            None | Some(serde_json::Value::Null) => None,
+            Some(value @ serde_json::Value::Object(_)) => Some(value.to_string()),
+            Some(_) => {
+                fields.reject("passkey", "invalid_type", "This field must be a JSON object (credential.toJSON()).");
+                return None;
+            }
+        };
+        match usize::from(code.is_some()) + usize::from(recovery_code.is_some()) + usize::from(passkey.is_some()) {
             0 => {
                 fields.reject("code", "required", "Send one of code, recovery_code or passkey.");
                 return None;
@@ -259,11 +275,7 @@ impl Body for SecondFactor {
                 return None;
             }
         }
-        if passkey {
-            fields.reject("passkey", "unsupported", "No passkey is registered to this account.");
-            return None;
-        }
-        Some(Self { mfa_token: mfa_token?, code, recovery_code, passkey: None })
+        Some(Self { mfa_token: mfa_token?, code, recovery_code, passkey })
     }
 }
 
@@ -284,10 +296,11 @@ pub async fn login_mfa<A: Adapters>(
     req: HttpRequest,
     Json(body): Json<SecondFactor>,
 ) -> Result<HttpResponse, ApiError> {
-    let proof = match (body.code, body.recovery_code) {
-        (Some(code), _) => SecondFactorProof::Totp(code),
-        (None, Some(code)) => SecondFactorProof::RecoveryCode(code),
-        (None, None) => return Err(ApiError::InvalidCredentials),
+    let proof = match (body.code, body.recovery_code, body.passkey) {
+        (Some(code), _, _) => SecondFactorProof::Totp(code),
+        (None, Some(code), _) => SecondFactorProof::RecoveryCode(code),
+        (None, None, Some(response)) => SecondFactorProof::Passkey(response),
+        (None, None, None) => return Err(ApiError::InvalidCredentials),
     };
     let request =
         SecondFactorRequest { mfa_token: SecretString::from(body.mfa_token), proof, client: super::client_ip(&req) };

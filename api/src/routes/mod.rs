@@ -7,6 +7,7 @@ pub mod jwks;
 pub mod metrics;
 pub mod mfa;
 pub mod oauth;
+pub mod passkeys;
 pub mod service_accounts;
 pub mod sessions;
 

@@ -202,6 +202,8 @@ fn config_check_prints_every_key_with_secrets_redacted_and_writes_nothing() {
         .args(["config", "check"])
         .env("GATEHOUSE__JWT__REFRESH_SECRET", "a-refresh-secret-of-at-least-32-bytes")
         .env("GATEHOUSE__SERVER__TRUSTED_PROXIES", r#"["10.0.0.0/8"]"#)
+        .env("GATEHOUSE__WEBAUTHN__RP_ID", "example.com")
+        .env("GATEHOUSE__WEBAUTHN__ORIGINS", r#"["https://login.example.com", "https://example.com:8443"]"#)
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -213,6 +215,9 @@ fn config_check_prints_every_key_with_secrets_redacted_and_writes_nothing() {
         "database.url = \"sqlite://data/gatehouse.db?mode=rwc\"",
         "jwt.refresh_secret = \"<redacted>\"",
         "rate_limit.login_failures = 5",
+        "webauthn.rp_id = \"example.com\"",
+        "webauthn.rp_name = \"Gatehouse\"",
+        "webauthn.origins = [\"https://login.example.com\",\"https://example.com:8443\"]",
     ] {
         assert!(stdout.lines().any(|l| l == line), "{line:?} missing from:\n{stdout}");
     }
@@ -226,6 +231,10 @@ fn config_check_refuses_what_start_up_refuses_with_the_same_line() {
         ("GATEHOUSE__SERVER__TRUSTED_PROXIES", r#"["not-a-block"]"#, "server.trusted_proxies"),
         ("GATEHOUSE__JWT__ALGORITHM", "RS256", "jwt.algorithm"),
         ("GATEHOUSE__PASSWORD__MEMORY_KIB", "1", "password.memory_kib"),
+        ("GATEHOUSE__WEBAUTHN__RP_ID", "example.com", "webauthn.rp_id"),
+        ("GATEHOUSE__WEBAUTHN__ORIGINS", r#"["https://login.example.org"]"#, "webauthn.rp_id"),
+        ("GATEHOUSE__WEBAUTHN__ORIGINS", r#"["http://login.example.com"]"#, "webauthn.origins"),
+        ("GATEHOUSE__WEBAUTHN__ORIGINS", "[]", "webauthn.origins"),
     ] {
         let dir = tempfile::tempdir().unwrap();
         let check = gatehouse(dir.path()).args(["config", "check"]).env(var, value).output().unwrap();

@@ -16,6 +16,7 @@ mod authenticate;
 mod login;
 mod logout;
 mod mfa;
+mod passkeys;
 mod password;
 mod refresh;
 mod register;

@@ -1,4 +1,5 @@
-//! In-memory [`MfaStore`].
+//! In-memory [`MfaStore`]: factors (passkeys among them), recovery codes,
+//! pending TOTP secrets, login challenges and passkey ceremonies.
 
 use std::{
     collections::HashMap,
@@ -6,7 +7,7 @@ use std::{
 };
 
 use gatehouse_application::ports::{AddFactorError, MfaStore, StoreError};
-use gatehouse_domain::{AuditEvent, Digest, Factor, FactorId, FactorKind, MfaChallenge, PendingTotp, UserId};
+use gatehouse_domain::{AuditEvent, Ceremony, Digest, Factor, FactorId, FactorKind, MfaChallenge, PendingTotp, UserId};
 use time::OffsetDateTime;
 
 use super::{MemoryAuditLog, lock};
@@ -17,6 +18,7 @@ struct State {
     factors: Vec<Factor>,
     recovery_codes: HashMap<UserId, Vec<Digest>>,
     challenges: HashMap<Digest, MfaChallenge>,
+    ceremonies: HashMap<String, Ceremony>,
 }
 
 /// Factors, recovery-code digests, pending secrets and challenges in maps;
@@ -154,6 +156,7 @@ impl MfaStore for MemoryMfaStore {
         state.recovery_codes.remove(&user);
         state.pending.remove(&user);
         state.challenges.retain(|_, c| c.user_id != user);
+        state.ceremonies.retain(|_, c| c.user_id != Some(user));
         self.record(audit);
         Ok(())
     }
@@ -185,11 +188,37 @@ impl MfaStore for MemoryMfaStore {
         }
     }
 
+    async fn record_passkey_use(
+        &self,
+        id: FactorId,
+        expected: u32,
+        sign_count: u32,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let mut state = lock(&self.state);
+        let Some(factor) = state.factors.iter_mut().find(|f| f.id == id) else { return Ok(false) };
+        let Some(details) = factor.passkey.as_mut().filter(|d| d.sign_count == expected) else { return Ok(false) };
+        details.sign_count = sign_count;
+        factor.last_used_at = Some(at);
+        Ok(true)
+    }
+
+    async fn insert_ceremony(&self, ceremony: &Ceremony) -> Result<(), StoreError> {
+        lock(&self.state).ceremonies.insert(ceremony.id.clone(), ceremony.clone());
+        Ok(())
+    }
+
+    async fn take_ceremony(&self, id: &str, now: OffsetDateTime) -> Result<Option<Ceremony>, StoreError> {
+        Ok(lock(&self.state).ceremonies.remove(id).filter(|c| c.is_live(now)))
+    }
+
     async fn purge(&self, now: OffsetDateTime, pending_before: OffsetDateTime) -> Result<u64, StoreError> {
         let mut state = lock(&self.state);
-        let before = state.challenges.len() + state.pending.len();
+        let before = state.challenges.len() + state.pending.len() + state.ceremonies.len();
         state.challenges.retain(|_, c| c.expires_at > now);
         state.pending.retain(|_, p| p.created_at >= pending_before);
-        Ok(u64::try_from(before - state.challenges.len() - state.pending.len()).unwrap_or(0))
+        state.ceremonies.retain(|_, c| c.is_live(now));
+        let after = state.challenges.len() + state.pending.len() + state.ceremonies.len();
+        Ok(u64::try_from(before - after).unwrap_or(0))
     }
 }

@@ -126,6 +126,9 @@ pub mod mfa_factors {
         pub last_step: Option<i64>,
         pub created_at: i64,
         pub last_used_at: Option<i64>,
+        pub sign_count: Option<i64>,
+        pub user_handle: Option<String>,
+        pub transports: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -183,6 +186,27 @@ pub mod mfa_challenges {
         pub created_at: i64,
         pub expires_at: i64,
         pub failures: i32,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod webauthn_ceremonies {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "webauthn_ceremonies")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub purpose: String,
+        pub user_id: Option<Uuid>,
+        pub state: Vec<u8>,
+        pub created_at: i64,
+        pub expires_at: i64,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,7 +1,10 @@
 //! sea-orm [`MfaStore`].
 
 use gatehouse_application::ports::{AddFactorError, MfaStore, StoreError};
-use gatehouse_domain::{AuditEvent, Digest, Factor, FactorId, FactorKind, MfaChallenge, PendingTotp, Sealed, UserId};
+use gatehouse_domain::{
+    AuditEvent, Ceremony, CeremonyPurpose, Digest, Factor, FactorId, FactorKind, MfaChallenge, PasskeyDetails,
+    PendingTotp, Sealed, UserId,
+};
 use sea_orm::{
     ActiveValue::Set,
     ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, SqlErr,
@@ -12,13 +15,14 @@ use time::OffsetDateTime;
 use super::{
     audit_log::record,
     begin_write,
-    entities::{mfa_challenges, mfa_factors, mfa_pending_totp, mfa_recovery_codes},
+    entities::{mfa_challenges, mfa_factors, mfa_pending_totp, mfa_recovery_codes, webauthn_ceremonies},
     from_micros, map_err, retry_on_deadlock, to_micros,
 };
 
 /// Factors in `mfa_factors`, recovery-code digests in
 /// `mfa_recovery_codes`, unconfirmed TOTP secrets in `mfa_pending_totp`,
-/// login challenges in `mfa_challenges`.
+/// login challenges in `mfa_challenges`, passkey ceremonies in
+/// `webauthn_ceremonies`.
 #[derive(Debug, Clone)]
 pub struct SeaOrmMfaStore {
     conn: DatabaseConnection,
@@ -50,8 +54,36 @@ impl TryFrom<mfa_factors::Model> for Factor {
                 .last_step
                 .map(|step| u64::try_from(step).map_err(|_| StoreError::Internal(format!("negative step {step}"))))
                 .transpose()?,
+            passkey: match row.sign_count {
+                Some(count) => Some(PasskeyDetails {
+                    sign_count: u32::try_from(count)
+                        .map_err(|_| StoreError::Internal(format!("sign count {count} out of range")))?,
+                    user_handle: row.user_handle.unwrap_or_default(),
+                    transports: row
+                        .transports
+                        .map(|t| t.split(',').filter(|t| !t.is_empty()).map(str::to_owned).collect())
+                        .unwrap_or_default(),
+                }),
+                None => None,
+            },
             created_at: from_micros(row.created_at)?,
             last_used_at: row.last_used_at.map(from_micros).transpose()?,
+        })
+    }
+}
+
+impl TryFrom<webauthn_ceremonies::Model> for Ceremony {
+    type Error = StoreError;
+
+    fn try_from(row: webauthn_ceremonies::Model) -> Result<Self, StoreError> {
+        Ok(Ceremony {
+            purpose: CeremonyPurpose::parse(&row.purpose)
+                .ok_or_else(|| StoreError::Internal(format!("unknown ceremony purpose {:?}", row.purpose)))?,
+            id: row.id,
+            user_id: row.user_id.map(UserId::from_uuid),
+            state: row.state,
+            created_at: from_micros(row.created_at)?,
+            expires_at: from_micros(row.expires_at)?,
         })
     }
 }
@@ -154,6 +186,9 @@ impl MfaStore for SeaOrmMfaStore {
             last_step: Set(factor.last_step.map(to_db_step)),
             created_at: Set(to_micros(factor.created_at)),
             last_used_at: Set(factor.last_used_at.map(to_micros)),
+            sign_count: Set(factor.passkey.as_ref().map(|p| i64::from(p.sign_count))),
+            user_handle: Set(factor.passkey.as_ref().map(|p| p.user_handle.clone())),
+            transports: Set(factor.passkey.as_ref().map(|p| p.transports.join(","))),
         };
         retry_on_deadlock(add_factor_store_error, || async {
             let txn = begin_write(&self.conn).await?;
@@ -346,6 +381,11 @@ impl MfaStore for SeaOrmMfaStore {
                     .exec(&txn)
                     .await
                     .map_err(map_err)?;
+                webauthn_ceremonies::Entity::delete_many()
+                    .filter(webauthn_ceremonies::Column::UserId.eq(id))
+                    .exec(&txn)
+                    .await
+                    .map_err(map_err)?;
                 record(&txn, audit).await?;
                 txn.commit().await.map_err(map_err)
             },
@@ -398,6 +438,69 @@ impl MfaStore for SeaOrmMfaStore {
         Ok(result.rows_affected == 1)
     }
 
+    #[tracing::instrument(skip_all, fields(factor_id = %id))]
+    async fn record_passkey_use(
+        &self,
+        id: FactorId,
+        expected: u32,
+        sign_count: u32,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        // One conditional UPDATE, compare-and-set on the count read before
+        // the assertion was checked. Writing the same count again (0 for
+        // counterless authenticators) still counts on MySQL: sqlx asks for
+        // CLIENT_FOUND_ROWS, so `rows_affected` counts matched rows.
+        let result = mfa_factors::Entity::update_many()
+            .col_expr(mfa_factors::Column::SignCount, Expr::value(i64::from(sign_count)))
+            .col_expr(mfa_factors::Column::LastUsedAt, Expr::value(to_micros(at)))
+            .filter(mfa_factors::Column::Id.eq(id.as_uuid()))
+            .filter(mfa_factors::Column::SignCount.eq(i64::from(expected)))
+            .exec(&self.conn)
+            .await
+            .map_err(map_err)?;
+        Ok(result.rows_affected == 1)
+    }
+
+    async fn insert_ceremony(&self, ceremony: &Ceremony) -> Result<(), StoreError> {
+        let row = webauthn_ceremonies::ActiveModel {
+            id: Set(ceremony.id.clone()),
+            purpose: Set(ceremony.purpose.as_str().into()),
+            user_id: Set(ceremony.user_id.map(|u| u.as_uuid())),
+            state: Set(ceremony.state.clone()),
+            created_at: Set(to_micros(ceremony.created_at)),
+            expires_at: Set(to_micros(ceremony.expires_at)),
+        };
+        webauthn_ceremonies::Entity::insert(row).exec_without_returning(&self.conn).await.map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn take_ceremony(&self, id: &str, now: OffsetDateTime) -> Result<Option<Ceremony>, StoreError> {
+        let Some(row) =
+            webauthn_ceremonies::Entity::find_by_id(id.to_owned()).one(&self.conn).await.map_err(map_err)?
+        else {
+            return Ok(None);
+        };
+        // MySQL's default collation compares without case and trailing
+        // spaces: only the exact id names the ceremony (ids are lower-case
+        // hex, so no two of them are equal under that collation either).
+        if row.id != id {
+            return Ok(None);
+        }
+        // The DELETE is the claim: of concurrent takers, on any instance,
+        // one deletes the row and the others find nothing to delete.
+        let taken = webauthn_ceremonies::Entity::delete_many()
+            .filter(webauthn_ceremonies::Column::Id.eq(id))
+            .exec(&self.conn)
+            .await
+            .map_err(map_err)?
+            .rows_affected
+            == 1;
+        if !taken {
+            return Ok(None);
+        }
+        Ok(Some(Ceremony::try_from(row)?).filter(|c| c.is_live(now)))
+    }
+
     #[tracing::instrument(skip_all)]
     async fn purge(&self, now: OffsetDateTime, pending_before: OffsetDateTime) -> Result<u64, StoreError> {
         let challenges = mfa_challenges::Entity::delete_many()
@@ -410,6 +513,11 @@ impl MfaStore for SeaOrmMfaStore {
             .exec(&self.conn)
             .await
             .map_err(map_err)?;
-        Ok(challenges.rows_affected + pending.rows_affected)
+        let ceremonies = webauthn_ceremonies::Entity::delete_many()
+            .filter(webauthn_ceremonies::Column::ExpiresAt.lte(to_micros(now)))
+            .exec(&self.conn)
+            .await
+            .map_err(map_err)?;
+        Ok(challenges.rows_affected + pending.rows_affected + ceremonies.rows_affected)
     }
 }

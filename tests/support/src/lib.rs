@@ -13,6 +13,8 @@
 
 #![allow(clippy::panic, clippy::expect_used)]
 
+pub mod authenticator;
+
 use std::{env, thread};
 
 use gatehouse_infrastructure::{Database, sea_orm::DatabaseSettings};

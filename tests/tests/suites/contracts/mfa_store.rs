@@ -52,7 +52,7 @@ contract_tests! {
 }
 
 /// Stores a new user named `name`.
-async fn stored_user<B: Backend>(backend: &B, name: &str) -> User {
+pub(super) async fn stored_user<B: Backend>(backend: &B, name: &str) -> User {
     let user = user(name);
     backend.users().insert(&user).await.unwrap();
     user
@@ -89,18 +89,19 @@ fn factor(user: &User, kind: FactorKind, slot: &str) -> Factor {
         name: None,
         secret: sealed(),
         last_step: None,
+        passkey: None,
         created_at: now(),
         last_used_at: None,
     }
 }
 
 /// A new TOTP factor of `user`.
-fn totp(user: &User) -> Factor {
+pub(super) fn totp(user: &User) -> Factor {
     factor(user, FactorKind::Totp, TOTP_SLOT)
 }
 
 /// A new passkey of `user`, in a slot of its own.
-fn passkey(user: &User) -> Factor {
+pub(super) fn passkey(user: &User) -> Factor {
     factor(user, FactorKind::Passkey, &format!("credential-{}", Uuid::new_v4().simple()))
 }
 
@@ -110,7 +111,7 @@ fn pending(user: &User, at: OffsetDateTime) -> PendingTotp {
 }
 
 /// A new challenge of `user`, issued now.
-fn challenge(user: &User) -> MfaChallenge {
+pub(super) fn challenge(user: &User) -> MfaChallenge {
     MfaChallenge::issue(digest(), user.id, now())
 }
 
@@ -125,7 +126,7 @@ async fn events<B: Backend>(backend: &B) -> Vec<AuditEvent> {
 }
 
 /// Adds `factor` without recovery codes or audit event.
-async fn added<M: MfaStore>(mfa: &M, factor: Factor) -> Factor {
+pub(super) async fn added<M: MfaStore>(mfa: &M, factor: Factor) -> Factor {
     mfa.add_factor_audited(&factor, None, None).await.unwrap();
     factor
 }
@@ -138,7 +139,7 @@ async fn added_with_codes<M: MfaStore>(mfa: &M, factor: Factor, codes: &[Digest]
 
 /// Runs `n` calls of `call` at once (released together by a barrier);
 /// returns how many returned `true`.
-async fn at_once<M, F, Fut>(mfa: &M, n: usize, call: F) -> usize
+pub(super) async fn at_once<M, F, Fut>(mfa: &M, n: usize, call: F) -> usize
 where
     M: MfaStore + Clone,
     F: Fn(M) -> Fut,

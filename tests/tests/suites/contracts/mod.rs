@@ -9,6 +9,7 @@
 mod audit_log;
 mod login_throttle;
 mod mfa_store;
+mod passkey_store;
 mod service_account_store;
 mod session_store;
 mod user_store;

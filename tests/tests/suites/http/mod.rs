@@ -13,6 +13,7 @@ mod mfa;
 mod oauth;
 mod operations;
 mod overload;
+mod passkeys;
 mod sessions;
 mod throttling;
 pub mod tokens;
