@@ -52,6 +52,10 @@ async fn a_preflight_from_an_allowed_origin_is_answered_before_any_check(app: Te
         ("POST", "/auth/login", "POST"),
         ("GET", "/auth/protected", "GET"),
         ("PATCH", "/admin/users/0193a6f2-6c1e-7d3a-9f2e-5b8c1d2e3f40", "GET, PATCH, DELETE"),
+        // A browser app's passkey calls: the preflight carries no token.
+        ("POST", "/auth/passkeys/register/start", "POST"),
+        ("POST", "/auth/passkeys/login/finish", "POST"),
+        ("DELETE", "/auth/passkeys/0193a6f2-6c1e-7d3a-9f2e-5b8c1d2e3f40", "DELETE"),
     ] {
         let res = preflight(&app, APP, method, path).await;
         assert_eq!(res.status(), 204, "{method} {path}");
