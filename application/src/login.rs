@@ -216,11 +216,7 @@ impl<A: Adapters> Gatehouse<A> {
             self.throttle.succeeded(&slots).await?;
         }
         if !user.is_active() {
-            let audit =
-                AuditEvent::failure(now, AuditAction::Login).about(user.id).client(client).detail("account_disabled");
-            self.audit.append(&audit).await?;
-            tracing::info!(user_id = %user.id, outcome = "account_disabled", "login refused");
-            return Err(LoginError::AccountDisabled);
+            return Err(self.refuse_disabled(&user, now, client).await?);
         }
 
         if status.is_on() {
@@ -341,14 +337,26 @@ impl<A: Adapters> Gatehouse<A> {
         }
         self.throttle.succeeded(&slots).await?;
         if !user.is_active() {
-            let audit =
-                AuditEvent::failure(now, AuditAction::Login).about(user.id).client(client).detail("account_disabled");
-            self.audit.append(&audit).await?;
-            return Err(LoginError::AccountDisabled);
+            return Err(self.refuse_disabled(&user, now, client).await?);
         }
         let pair = self.open_checked_session(&user, now, client, Amr::of(&[AuthMethod::Password, method])).await?;
         tracing::info!(user_id = %user.id, session_id = %pair.session_id, outcome = "success", "login with a second factor");
         Ok(pair)
+    }
+
+    /// Records a login refused because an admin disabled the account (the
+    /// proof was right); returns the error to answer.
+    pub(crate) async fn refuse_disabled(
+        &self,
+        user: &User,
+        now: OffsetDateTime,
+        client: Option<&str>,
+    ) -> Result<LoginError, StoreError> {
+        let audit =
+            AuditEvent::failure(now, AuditAction::Login).about(user.id).client(client).detail("account_disabled");
+        self.audit.append(&audit).await?;
+        tracing::info!(user_id = %user.id, outcome = "account_disabled", "login refused");
+        Ok(LoginError::AccountDisabled)
     }
 
     /// Opens a session and re-reads the account (login's last step).

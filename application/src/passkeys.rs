@@ -284,11 +284,7 @@ impl<A: Adapters> Gatehouse<A> {
             return Err(LoginError::InvalidCredentials);
         }
         if !user.is_active() {
-            let audit =
-                AuditEvent::failure(now, AuditAction::Login).about(user.id).client(client).detail("account_disabled");
-            self.audit.append(&audit).await?;
-            tracing::info!(user_id = %user.id, outcome = "account_disabled", "passkey sign-in refused");
-            return Err(LoginError::AccountDisabled);
+            return Err(self.refuse_disabled(&user, now, client).await?);
         }
         let pair = self.open_checked_session(&user, now, client, Amr::of(&[AuthMethod::Passkey])).await?;
         tracing::info!(user_id = %user.id, session_id = %pair.session_id, outcome = "success", "passkey sign-in");

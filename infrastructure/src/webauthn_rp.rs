@@ -136,8 +136,9 @@ fn rejected(error: WebauthnError) -> PasskeyError {
     }
 }
 
-/// Leaves out every `null` member, at any depth.
-fn strip_nulls(value: &mut Value) {
+/// Leaves out every `null` member, at any depth: what the WebAuthn JSON
+/// forms want where a member has no value.
+pub fn strip_nulls(value: &mut Value) {
     match value {
         Value::Object(members) => {
             members.retain(|_, v| !v.is_null());

@@ -25,6 +25,7 @@
 //! authenticator restored from an earlier [`Browser::snapshot`] (a clone,
 //! whose counter goes backwards).
 
+use gatehouse_infrastructure::webauthn_rp::strip_nulls;
 use serde_json::{Value, json};
 use webauthn_authenticator_rs::{AuthenticatorBackend, prelude::Url, softtoken::SoftToken};
 use webauthn_rs_proto::{
@@ -176,15 +177,4 @@ fn as_to_json(json: &mut Value) {
         object.insert("authenticatorAttachment".into(), json!("cross-platform"));
     }
     strip_nulls(json);
-}
-
-fn strip_nulls(value: &mut Value) {
-    match value {
-        Value::Object(members) => {
-            members.retain(|_, v| !v.is_null());
-            members.values_mut().for_each(strip_nulls);
-        }
-        Value::Array(items) => items.iter_mut().for_each(strip_nulls),
-        _ => {}
-    }
 }
