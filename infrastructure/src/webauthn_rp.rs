@@ -186,6 +186,11 @@ impl PasskeyRelyingParty for WebauthnRelyingParty {
             selection.insert("residentKey".into(), Value::from("required"));
             selection.insert("requireResidentKey".into(), Value::from(true));
         }
+        // An empty list rather than none: clients find the member where the
+        // contract puts it.
+        if let Some(Value::Object(public_key)) = options.get_mut("publicKey") {
+            public_key.entry("excludeCredentials").or_insert_with(|| Value::Array(Vec::new()));
+        }
         Ok(StartedCeremony { options: options.to_string(), state: serde_json::to_vec(&state).map_err(internal)? })
     }
 
@@ -325,6 +330,9 @@ mod tests {
         assert_eq!(options["publicKey"]["rp"]["id"], "localhost");
         assert_eq!(options["publicKey"]["excludeCredentials"][0]["id"], exclude[0].as_str());
         assert!(!started.options.contains("null"), "{}", started.options);
+        let first = rp.start_registration(Uuid::nil(), "alice", &[]).unwrap();
+        let options: Value = serde_json::from_str(&first.options).unwrap();
+        assert_eq!(options["publicKey"]["excludeCredentials"], serde_json::json!([]), "present, and empty");
     }
 
     #[test]
