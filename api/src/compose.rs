@@ -48,10 +48,14 @@ impl Adapters for Production {
 /// # Errors
 /// [`SettingsError`] naming `webauthn.rp_id` or `webauthn.origins`.
 pub fn check_relying_party(webauthn: &WebauthnSettings) -> Result<(), SettingsError> {
+    gatehouse_infrastructure::check_relying_party(&webauthn.rp_id, &webauthn.origins)
+        .map(|_| ())
+        .map_err(relying_party_error)
+}
+
+/// The setting a refused relying party names, with the line to print.
+fn relying_party_error(e: gatehouse_infrastructure::RelyingPartyConfigError) -> SettingsError {
     use gatehouse_infrastructure::RelyingPartyConfigError as E;
-    let Err(e) = gatehouse_infrastructure::check_relying_party(&webauthn.rp_id, &webauthn.origins) else {
-        return Ok(());
-    };
     let key = match e {
         E::NotASuffix { .. } | E::BadRpId(_) => "webauthn.rp_id",
         E::NoOrigins | E::NotAnOrigin(_) | E::Insecure(_) => "webauthn.origins",
@@ -59,7 +63,7 @@ pub fn check_relying_party(webauthn: &WebauthnSettings) -> Result<(), SettingsEr
     // The message names the setting already.
     let message = e.to_string();
     let message = message.strip_prefix(key).unwrap_or(&message).trim_start_matches(':').trim_start().to_owned();
-    Err(SettingsError::new(key, message))
+    SettingsError::new(key, message)
 }
 
 /// The WebAuthn relying party `webauthn.*` describes.
@@ -68,8 +72,7 @@ pub fn check_relying_party(webauthn: &WebauthnSettings) -> Result<(), SettingsEr
 /// [`SettingsError`] for `webauthn.rp_id` or `webauthn.origins`.
 pub fn relying_party(settings: &Settings) -> Result<WebauthnRelyingParty, SettingsError> {
     let webauthn = &settings.webauthn;
-    WebauthnRelyingParty::new(&webauthn.rp_id, &webauthn.rp_name, &webauthn.origins)
-        .map_err(|e| SettingsError::new("webauthn", e.to_string()))
+    WebauthnRelyingParty::new(&webauthn.rp_id, &webauthn.rp_name, &webauthn.origins).map_err(relying_party_error)
 }
 
 /// The token policy the settings describe.

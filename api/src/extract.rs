@@ -156,6 +156,33 @@ impl Fields {
         }
     }
 
+    /// An optional field holding a JSON object (absent or `null` is
+    /// `None`), as JSON text: a WebAuthn response, passed on whole.
+    pub fn optional_object(&mut self, name: &str) -> Option<String> {
+        match self.map.remove(name) {
+            Some(value @ Value::Object(_)) => Some(value.to_string()),
+            None | Some(Value::Null) => None,
+            Some(_) => {
+                self.errors.push(FieldError::new(
+                    name,
+                    "invalid_type",
+                    "This field must be a JSON object (credential.toJSON()).",
+                ));
+                None
+            }
+        }
+    }
+
+    /// A required field holding a JSON object, as JSON text.
+    pub fn object(&mut self, name: &str) -> Option<String> {
+        let present = self.present(name);
+        let object = self.optional_object(name);
+        if !present {
+            self.errors.push(FieldError::new(name, "required", "This field is required."));
+        }
+        object
+    }
+
     /// An optional boolean field (absent or `null` is `None`).
     pub fn optional_bool(&mut self, name: &str) -> Option<bool> {
         match self.map.remove(name) {

@@ -120,10 +120,8 @@ impl<A: Adapters> Gatehouse<A> {
         response: &str,
     ) -> Result<PasskeyEnrolment, PasskeyManagementError> {
         let name = PasskeyName::parse(name).map_err(PasskeyManagementError::InvalidName)?;
-        // To the microsecond, as the stores keep it: the answer shows what
-        // the list will.
-        let now = self.clock.now();
-        let now = now.replace_nanosecond(now.nanosecond() / 1_000 * 1_000).unwrap_or(now);
+        // Stores keep microseconds; so does the answer about the passkey.
+        let now = crate::create_user::truncate_to_micros(self.clock.now());
         let refused = |reason: &str| PasskeyManagementError::CredentialRefused(reason.to_owned());
         let ceremony = self
             .mfa
@@ -367,9 +365,14 @@ impl<A: Adapters> Gatehouse<A> {
         client: Option<&str>,
     ) -> Result<bool, StoreError> {
         let stored = stored_count(factor);
-        let reported = match verified {
-            Ok(assertion) => assertion.sign_count,
-            Err(PasskeyError::SignCountRegressed) => stored,
+        // The relying party checks the count it was handed; the count
+        // stored now is checked and written here, in one compare-and-set.
+        let fresh = match verified {
+            Ok(assertion) => {
+                sign_count_is_fresh(stored, assertion.sign_count)
+                    && self.mfa.record_passkey_use(factor.id, stored, assertion.sign_count, now).await?
+            }
+            Err(PasskeyError::SignCountRegressed) => false,
             Err(e) => {
                 tracing::info!(user_id = %user.id, passkey = %factor.id, error = %e, "passkey assertion refused");
                 let audit = AuditEvent::failure(now, AuditAction::Login)
@@ -380,9 +383,7 @@ impl<A: Adapters> Gatehouse<A> {
                 return Ok(false);
             }
         };
-        if sign_count_is_fresh(stored, reported)
-            && self.mfa.record_passkey_use(factor.id, stored, reported, now).await?
-        {
+        if fresh {
             return Ok(true);
         }
         let audit = AuditEvent::failure(now, AuditAction::PasskeySignCountRegressed)

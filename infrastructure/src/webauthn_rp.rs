@@ -149,12 +149,11 @@ pub fn strip_nulls(value: &mut Value) {
     }
 }
 
-/// `{"publicKey": options}`, without `null`s, as JSON text.
-fn wrapped(public_key: &impl serde::Serialize) -> Result<(Value, String), PasskeyError> {
+/// `{"publicKey": options}`, without `null`s.
+fn wrapped(public_key: &impl serde::Serialize) -> Result<Value, PasskeyError> {
     let mut options = serde_json::json!({ "publicKey": serde_json::to_value(public_key).map_err(internal)? });
     strip_nulls(&mut options);
-    let text = options.to_string();
-    Ok((options, text))
+    Ok(options)
 }
 
 fn parse_response<T: serde::de::DeserializeOwned>(response: &str, form: &str) -> Result<T, PasskeyError> {
@@ -181,7 +180,7 @@ impl PasskeyRelyingParty for WebauthnRelyingParty {
             .webauthn
             .start_passkey_registration(user_handle, username, username, (!exclude.is_empty()).then_some(exclude))
             .map_err(internal)?;
-        let (mut options, _) = wrapped(&challenge.public_key)?;
+        let mut options = wrapped(&challenge.public_key)?;
         if let Some(Value::Object(selection)) = options.pointer_mut("/publicKey/authenticatorSelection") {
             selection.insert("residentKey".into(), Value::from("required"));
             selection.insert("requireResidentKey".into(), Value::from(true));
@@ -223,7 +222,7 @@ impl PasskeyRelyingParty for WebauthnRelyingParty {
 
     fn start_sign_in(&self) -> Result<StartedCeremony, PasskeyError> {
         let (challenge, state) = self.webauthn.start_discoverable_authentication().map_err(internal)?;
-        let (_, options) = wrapped(&challenge.public_key)?;
+        let options = wrapped(&challenge.public_key)?.to_string();
         Ok(StartedCeremony { options, state: serde_json::to_vec(&state).map_err(internal)? })
     }
 
@@ -254,7 +253,7 @@ impl PasskeyRelyingParty for WebauthnRelyingParty {
         let passkeys =
             credentials.iter().map(|stored| credential(stored).map(Passkey::from)).collect::<Result<Vec<_>, _>>()?;
         let (challenge, state) = self.webauthn.start_passkey_authentication(&passkeys).map_err(internal)?;
-        let (_, options) = wrapped(&challenge.public_key)?;
+        let options = wrapped(&challenge.public_key)?.to_string();
         Ok(StartedCeremony { options, state: serde_json::to_vec(&state).map_err(internal)? })
     }
 

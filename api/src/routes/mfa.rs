@@ -256,14 +256,11 @@ impl Body for SecondFactor {
         let mfa_token = fields.string("mfa_token");
         let code = fields.optional_string("code").map(SecretString::from);
         let recovery_code = fields.optional_string("recovery_code").map(SecretString::from);
-        let passkey = match fields.take("passkey") {
-            None | Some(serde_json::Value::Null) => None,
-            Some(value @ serde_json::Value::Object(_)) => Some(value.to_string()),
-            Some(_) => {
-                fields.reject("passkey", "invalid_type", "This field must be a JSON object (credential.toJSON()).");
-                return None;
-            }
-        };
+        let sent_passkey = fields.present("passkey");
+        let passkey = fields.optional_object("passkey");
+        if sent_passkey && passkey.is_none() {
+            return None;
+        }
         match usize::from(code.is_some()) + usize::from(recovery_code.is_some()) + usize::from(passkey.is_some()) {
             0 => {
                 fields.reject("code", "required", "Send one of code, recovery_code or passkey.");

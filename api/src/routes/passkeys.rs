@@ -116,26 +116,11 @@ pub struct RegistrationFinish {
     pub credential: String,
 }
 
-/// A required field holding a JSON object, as JSON text.
-fn object(fields: &mut Fields, name: &str) -> Option<String> {
-    match fields.take(name) {
-        Some(value @ Value::Object(_)) => Some(value.to_string()),
-        None | Some(Value::Null) => {
-            fields.reject(name, "required", "This field is required.");
-            None
-        }
-        Some(_) => {
-            fields.reject(name, "invalid_type", "This field must be a JSON object (credential.toJSON()).");
-            None
-        }
-    }
-}
-
 impl Body for RegistrationFinish {
     fn read(fields: &mut Fields, _: &HttpRequest) -> Option<Self> {
         let ceremony_id = fields.string("ceremony_id");
         let name = fields.optional_string("name");
-        let credential = object(fields, "credential");
+        let credential = fields.object("credential");
         Some(Self { ceremony_id: ceremony_id?, name, credential: credential? })
     }
 }
@@ -153,7 +138,7 @@ pub struct SignInFinish {
 impl Body for SignInFinish {
     fn read(fields: &mut Fields, _: &HttpRequest) -> Option<Self> {
         let ceremony_id = fields.string("ceremony_id");
-        let credential = object(fields, "credential");
+        let credential = fields.object("credential");
         Some(Self { ceremony_id: ceremony_id?, credential: credential? })
     }
 }
