@@ -16,7 +16,7 @@ use gatehouse_domain::{
     Amr, AuditAction, AuditEvent, AuthMethod, Ceremony, CeremonyPurpose, Factor, FactorId, FactorKind, MfaStatus,
     PasskeyDetails, PasskeyName, PasskeyNameError, RecoveryCode, User, UserId,
     mfa::mfa_token_text,
-    passkey::{CEREMONY_ID_BYTES, sign_count_is_fresh},
+    passkey::{CEREMONY_ID_BYTES, credential_id_fits, sign_count_is_fresh},
 };
 
 use crate::{
@@ -138,6 +138,9 @@ impl<A: Adapters> Gatehouse<A> {
                 return Err(PasskeyManagementError::CredentialRefused(e.to_string()));
             }
         };
+        if !credential_id_fits(&registered.credential_id) {
+            return Err(refused("credential id longer than Gatehouse stores"));
+        }
         let turns_mfa_on = !MfaStatus::of(&self.mfa.factors(principal.user_id).await?, 0).is_on();
         let codes = turns_mfa_on.then(|| self.new_recovery_codes());
         let digests: Option<Vec<_>> =

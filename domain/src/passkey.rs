@@ -22,6 +22,13 @@ pub const PASSKEY_NAME_MAX_CHARS: usize = 64;
 /// bytes); authenticators in use produce 16 to 64 bytes.
 pub const CREDENTIAL_ID_MAX_CHARS: usize = 255;
 
+/// Whether a credential id (base64url) fits what Gatehouse stores. WebAuthn
+/// allows ids up to 1023 bytes; longer than [`CREDENTIAL_ID_MAX_CHARS`] is
+/// refused at registration, as the database column would refuse it.
+pub fn credential_id_fits(credential_id: &str) -> bool {
+    !credential_id.is_empty() && credential_id.len() <= CREDENTIAL_ID_MAX_CHARS
+}
+
 /// What a ceremony was started for; a ceremony finishes only as what it
 /// started as.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -174,6 +181,14 @@ mod tests {
         assert!(!sign_count_is_fresh(7, 7), "a count that stands still");
         assert!(!sign_count_is_fresh(7, 3), "a count that goes back");
         assert!(!sign_count_is_fresh(7, 0), "a counter that stops counting");
+    }
+
+    #[test]
+    fn credential_ids_longer_than_the_stored_column_are_refused() {
+        assert!(credential_id_fits(&"A".repeat(43)), "32 bytes, as most authenticators make");
+        assert!(credential_id_fits(&"A".repeat(CREDENTIAL_ID_MAX_CHARS)));
+        assert!(!credential_id_fits(&"A".repeat(CREDENTIAL_ID_MAX_CHARS + 1)));
+        assert!(!credential_id_fits(""));
     }
 
     #[test]
